@@ -1,0 +1,245 @@
+// The Engine API over undici: unix socket, TCP, TLS, or a proxy such as Portainer's
+// (`/api/endpoints/{id}/docker` with an API key header). Negotiates the API version, answers
+// with validated data, and reports failures as DockerError with a stable code. Read-only: GET only.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Agent, type Dispatcher } from "undici";
+import type { z } from "zod";
+import { DockerError } from "../errors.js";
+import {
+  type ContainerInspect,
+  type ContainerSummary,
+  containerInspectSchema,
+  containerListSchema,
+  type EngineInfo,
+  infoSchema,
+} from "./schemas.js";
+
+/** Newest API version this bridge knows; older engines are spoken to in their own version. */
+export const MAX_API_VERSION = "1.51";
+export const MIN_TESTED_API_VERSION = "1.41";
+
+export interface EngineEndpoint {
+  /** `http://host:port` or `https://...`; for a unix socket, any http origin (`http://docker`). */
+  origin: string;
+  socketPath?: string;
+  /** Prefixed to every Engine API path, e.g. `/api/endpoints/3/docker` for Portainer. */
+  pathPrefix?: string;
+  /** Extra headers (an API key). Never logged. */
+  headers?: Record<string, string>;
+  tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+}
+
+/** Parses a DOCKER_HOST-style address (plus DOCKER_TLS_VERIFY / DOCKER_CERT_PATH). */
+export function endpointFromDockerHost(
+  host: string,
+  opts: { tlsVerify?: boolean; certPath?: string } = {},
+): EngineEndpoint {
+  if (host.startsWith("unix://")) {
+    return { origin: "http://docker", socketPath: host.slice("unix://".length) };
+  }
+  const url = new URL(host.replace(/^tcp:/, opts.tlsVerify ? "https:" : "http:"));
+  const endpoint: EngineEndpoint = { origin: url.origin };
+  if (url.protocol === "https:") {
+    const tls: NonNullable<EngineEndpoint["tls"]> = { rejectUnauthorized: true };
+    if (opts.certPath) {
+      const read = (file: string) => {
+        const path = join(opts.certPath ?? "", file);
+        try {
+          return readFileSync(path, "utf8");
+        } catch (err: unknown) {
+          throw new DockerError(
+            "DOCKER_UNREACHABLE",
+            `cannot read ${path}: ${(err as Error).message}`,
+          );
+        }
+      };
+      tls.ca = read("ca.pem");
+      tls.cert = read("cert.pem");
+      tls.key = read("key.pem");
+    }
+    endpoint.tls = tls;
+  }
+  return endpoint;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [amaj = 0, amin = 0] = a.split(".").map(Number);
+  const [bmaj = 0, bmin = 0] = b.split(".").map(Number);
+  return amaj - bmaj || amin - bmin;
+}
+
+export interface EventStreamOptions {
+  since?: string;
+  until?: string;
+  filters?: Record<string, string[]>;
+  signal?: AbortSignal;
+}
+
+/** What the bridge needs from an engine; tests and other transports can provide their own. */
+export interface DockerApi {
+  readonly apiVersion: string | undefined;
+  negotiate(signal?: AbortSignal): Promise<string>;
+  ping(signal?: AbortSignal): Promise<string>;
+  info(signal?: AbortSignal): Promise<EngineInfo>;
+  listContainers(signal?: AbortSignal): Promise<ContainerSummary[]>;
+  /** null when the container no longer exists (a 404 is normal: it may vanish after a list). */
+  inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerInspect | null>;
+  events(options: EventStreamOptions): Promise<AsyncIterable<Uint8Array>>;
+  close(): Promise<void>;
+}
+
+export class DockerClient implements DockerApi {
+  readonly #endpoint: EngineEndpoint;
+  readonly #dispatcher: Dispatcher;
+  readonly #requestTimeoutMs: number;
+  #apiVersion: string | undefined;
+
+  constructor(endpoint: EngineEndpoint, options: { requestTimeoutMs?: number } = {}) {
+    this.#endpoint = endpoint;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    const connect: Record<string, unknown> = {};
+    if (endpoint.socketPath) connect.socketPath = endpoint.socketPath;
+    if (endpoint.tls) Object.assign(connect, endpoint.tls);
+    this.#dispatcher = new Agent({ connect, keepAliveTimeout: 30_000, connections: 8 });
+  }
+
+  get apiVersion(): string | undefined {
+    return this.#apiVersion;
+  }
+
+  /** Where requests go, without secrets, for log lines. */
+  describe(): string {
+    const e = this.#endpoint;
+    return e.socketPath ? `unix://${e.socketPath}` : `${e.origin}${e.pathPrefix ?? ""}`;
+  }
+
+  /** `/_ping` then `/v<min(ours, server's)>`; returns the version in use. */
+  async negotiate(signal?: AbortSignal): Promise<string> {
+    const serverVersion = await this.ping(signal);
+    this.#apiVersion =
+      compareVersions(serverVersion, MAX_API_VERSION) < 0 ? serverVersion : MAX_API_VERSION;
+    return this.#apiVersion;
+  }
+
+  async ping(signal?: AbortSignal): Promise<string> {
+    const res = await this.#request("/_ping", { signal, versioned: false });
+    await res.body.dump();
+    const header = res.headers["api-version"];
+    const version = Array.isArray(header) ? header[0] : header;
+    if (!version || !/^\d+\.\d+$/.test(version)) {
+      throw new DockerError("DOCKER_BAD_RESPONSE", "/_ping answered without an Api-Version header");
+    }
+    return version;
+  }
+
+  async info(signal?: AbortSignal): Promise<EngineInfo> {
+    return this.#getJson("/info", infoSchema, signal);
+  }
+
+  async listContainers(signal?: AbortSignal): Promise<ContainerSummary[]> {
+    return this.#getJson("/containers/json?all=1", containerListSchema, signal);
+  }
+
+  async inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerInspect | null> {
+    try {
+      return await this.#getJson(
+        `/containers/${encodeURIComponent(id)}/json`,
+        containerInspectSchema,
+        signal,
+      );
+    } catch (err: unknown) {
+      if (err instanceof DockerError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async events(options: EventStreamOptions): Promise<AsyncIterable<Uint8Array>> {
+    const query = new URLSearchParams();
+    if (options.since) query.set("since", options.since);
+    if (options.until) query.set("until", options.until);
+    if (options.filters && Object.keys(options.filters).length > 0) {
+      query.set("filters", JSON.stringify(options.filters));
+    }
+    const qs = query.toString();
+    const res = await this.#request(`/events${qs ? `?${qs}` : ""}`, {
+      signal: options.signal,
+      streaming: true,
+    });
+    return res.body;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  async #getJson<T extends z.ZodType>(
+    path: string,
+    schema: T,
+    signal?: AbortSignal,
+  ): Promise<z.infer<T>> {
+    const res = await this.#request(path, { signal });
+    let body: unknown;
+    try {
+      body = await res.body.json();
+    } catch (err: unknown) {
+      throw new DockerError("DOCKER_BAD_RESPONSE", `${path} did not answer JSON`, { cause: err });
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new DockerError(
+        "DOCKER_BAD_RESPONSE",
+        `${path} answered an unexpected shape at ${issue?.path.join(".") || "top"}: ${issue?.message}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  async #request(
+    path: string,
+    opts: { signal?: AbortSignal | undefined; versioned?: boolean; streaming?: boolean },
+  ): Promise<Dispatcher.ResponseData> {
+    const version = opts.versioned === false ? undefined : this.#apiVersion;
+    const fullPath = `${this.#endpoint.pathPrefix ?? ""}${version ? `/v${version}` : ""}${path}`;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#dispatcher.request({
+        origin: this.#endpoint.origin,
+        path: fullPath,
+        method: "GET",
+        headers: { ...this.#endpoint.headers, accept: "application/json" },
+        signal: opts.signal ?? null,
+        headersTimeout: this.#requestTimeoutMs,
+        bodyTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
+      });
+    } catch (err: unknown) {
+      if (opts.signal?.aborted) throw err;
+      throw new DockerError(
+        "DOCKER_UNREACHABLE",
+        `cannot reach the engine at ${this.describe()}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    let message = "";
+    try {
+      const text = await res.body.text();
+      try {
+        message = String((JSON.parse(text) as { message?: unknown }).message ?? text);
+      } catch {
+        message = text;
+      }
+    } catch {
+      // The body could not be read; the status says enough.
+    }
+    const code = /too new|API version/i.test(message) ? "DOCKER_API_VERSION" : "DOCKER_HTTP_ERROR";
+    throw new DockerError(
+      code,
+      `GET ${path} answered ${res.statusCode}: ${message.slice(0, 200)}`,
+      {
+        status: res.statusCode,
+      },
+    );
+  }
+}

@@ -1,0 +1,269 @@
+// Follows one engine: negotiate, open /events, take a snapshot, hand both to a sink in order,
+// and on any loss reconnect with capped exponential backoff and jitter, resuming with `since`
+// and reconciling with a fresh snapshot (the engine replays only its last 256 events).
+import type { Logger } from "pino";
+import { DockerError, describeError } from "../errors.js";
+import type { ContainerRecord } from "../state/model.js";
+import { recordFromInspect, recordFromSummary } from "../state/reducer.js";
+import type { DockerApi } from "./client.js";
+import { type EngineEvent, parseEventLine, sinceParam } from "./events.js";
+import { LineSplitter } from "./line-splitter.js";
+import type { EngineInfo } from "./schemas.js";
+
+export interface WatcherSink {
+  /** The engine answered; `info` is its /info. Called on every (re)connect before the snapshot. */
+  connected(info: EngineInfo, apiVersion: string): void;
+  /** A complete snapshot. Events that follow it are newer or re-applied ones. */
+  snapshot(records: ContainerRecord[]): void;
+  event(event: EngineEvent): void;
+  /** The engine was lost; the watcher is already trying to get it back. */
+  disconnected(reason: string): void;
+}
+
+export interface WatcherOptions {
+  api: DockerApi;
+  sink: WatcherSink;
+  log: Logger;
+  reconnectMaxMs?: number;
+  reconnectBaseMs?: number;
+  /** How long the stream may be silent before `/_ping` is asked whether the engine lives. */
+  watchdogMs?: number;
+  maxLineBytes?: number;
+  inspectConcurrency?: number;
+}
+
+export interface WatcherStats {
+  eventsReceived: number;
+  eventsInvalid: number;
+  reconnects: number;
+}
+
+export class EngineWatcher {
+  readonly #o: Required<Omit<WatcherOptions, "api" | "sink" | "log">> & WatcherOptions;
+  readonly #log: Logger;
+  #abort = new AbortController();
+  #stopped = false;
+  #running: Promise<void> | undefined;
+  #lastTimeNano: string | undefined;
+  #wake: (() => void) | undefined;
+  #connected = false;
+  readonly stats: WatcherStats = { eventsReceived: 0, eventsInvalid: 0, reconnects: 0 };
+
+  constructor(options: WatcherOptions) {
+    this.#o = {
+      reconnectMaxMs: 30_000,
+      reconnectBaseMs: 500,
+      watchdogMs: 30_000,
+      maxLineBytes: 1024 * 1024,
+      inspectConcurrency: 16,
+      ...options,
+    };
+    this.#log = options.log;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort();
+    this.#wake?.();
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopped) {
+      this.#abort = new AbortController();
+      let reason: string;
+      try {
+        await this.#session(() => {
+          attempt = 0;
+        });
+        reason = "the event stream ended";
+      } catch (err: unknown) {
+        reason = describeError(err);
+      }
+      if (this.#stopped) break;
+      if (this.#connected) {
+        this.#connected = false;
+        this.stats.reconnects++;
+        this.#o.sink.disconnected(reason);
+      }
+      const cap = Math.min(this.#o.reconnectBaseMs * 2 ** attempt, this.#o.reconnectMaxMs);
+      const delay = Math.round(cap * (0.5 + Math.random() * 0.5));
+      attempt++;
+      this.#log.warn({ reason, attempt, retryInMs: delay }, "engine lost; reconnecting");
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** One connection: negotiate, stream, snapshot, then follow until the stream ends or fails. */
+  async #session(onEstablished: () => void): Promise<void> {
+    const { api, sink } = this.#o;
+    const signal = this.#abort.signal;
+    const apiVersion = await api.negotiate(signal);
+    const info = await api.info(signal);
+    const since = this.#lastTimeNano ? sinceParam(this.#lastTimeNano) : undefined;
+    const body = await api.events(since ? { since, signal } : { signal });
+
+    // Events arriving while the snapshot is taken wait here, then apply after it, in order.
+    let buffer: EngineEvent[] | undefined = [];
+    const deliver = (event: EngineEvent) => {
+      if (buffer) buffer.push(event);
+      else sink.event(event);
+    };
+    let lastData = Date.now();
+    const reading = this.#read(body, deliver, () => {
+      lastData = Date.now();
+    });
+    // Handled here so a failure during the snapshot is not an unhandled rejection; the race
+    // below still sees it.
+    reading.catch(() => undefined);
+    const watchdog = this.#watchdog(() => lastData);
+
+    try {
+      const snapshot = await this.#snapshot(signal);
+      this.#connected = true;
+      onEstablished();
+      sink.connected(info, apiVersion);
+      sink.snapshot(snapshot);
+      const pending = buffer;
+      buffer = undefined;
+      for (const event of pending) sink.event(event);
+      this.#log.info(
+        {
+          engine: info.Name,
+          apiVersion,
+          containers: snapshot.length,
+          resumed: since !== undefined,
+        },
+        "following engine events",
+      );
+      await Promise.race([reading, watchdog.failed]);
+    } finally {
+      watchdog.stop();
+      this.#abort.abort();
+      await reading.catch(() => undefined);
+    }
+  }
+
+  async #read(
+    body: AsyncIterable<Uint8Array>,
+    deliver: (event: EngineEvent) => void,
+    onData: () => void,
+  ): Promise<void> {
+    const splitter = new LineSplitter(this.#o.maxLineBytes);
+    try {
+      for await (const chunk of body) {
+        onData();
+        for (const piece of splitter.push(chunk)) {
+          if (piece.kind === "oversized") {
+            this.stats.eventsInvalid++;
+            this.#log.warn(
+              { bytes: piece.bytes, limit: this.#o.maxLineBytes },
+              "event line too long; skipped",
+            );
+            continue;
+          }
+          const parsed = parseEventLine(piece.text);
+          if (!parsed.ok) {
+            this.stats.eventsInvalid++;
+            this.#log.warn(
+              { reason: parsed.reason, detail: parsed.message, excerpt: piece.text.slice(0, 120) },
+              "invalid event line; skipped",
+            );
+            continue;
+          }
+          this.stats.eventsReceived++;
+          this.#lastTimeNano = parsed.event.timeNano;
+          deliver(parsed.event);
+        }
+      }
+    } finally {
+      const cut = splitter.reset();
+      if (cut > 0)
+        this.#log.warn({ bytes: cut }, "event stream cut mid-line; the partial line is dropped");
+    }
+  }
+
+  /** Asks /_ping whenever the stream has been silent for watchdogMs; a failed ping ends the session. */
+  #watchdog(lastData: () => number): { failed: Promise<void>; stop(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const failed = new Promise<void>((_resolve, reject) => {
+      const check = async () => {
+        if (stopped) return;
+        const idle = Date.now() - lastData();
+        if (idle >= this.#o.watchdogMs) {
+          try {
+            await this.#o.api.ping(AbortSignal.timeout(Math.min(this.#o.watchdogMs, 10_000)));
+          } catch (err: unknown) {
+            if (!stopped) {
+              reject(
+                new DockerError(
+                  "DOCKER_STREAM_STALLED",
+                  `engine silent and /_ping failed: ${describeError(err)}`,
+                ),
+              );
+            }
+            return;
+          }
+        }
+        if (!stopped) timer = setTimeout(check, this.#o.watchdogMs);
+      };
+      timer = setTimeout(check, this.#o.watchdogMs);
+    });
+    failed.catch(() => undefined);
+    return {
+      failed,
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  /** List, then inspect each container (health, restarts and times are only there before API 1.52). */
+  async #snapshot(signal: AbortSignal): Promise<ContainerRecord[]> {
+    const { api } = this.#o;
+    const list = await api.listContainers(signal);
+    const records: (ContainerRecord | null)[] = new Array(list.length).fill(null);
+    let next = 0;
+    const worker = async () => {
+      while (next < list.length) {
+        const i = next++;
+        const summary = list[i];
+        if (!summary) continue;
+        try {
+          const inspect = await api.inspectContainer(summary.Id, signal);
+          // null: it vanished between list and inspect; its destroy event will follow.
+          records[i] = inspect ? recordFromInspect(inspect) : null;
+        } catch (err: unknown) {
+          if (signal.aborted) throw err;
+          this.#log.warn(
+            { container: summary.Id.slice(0, 12), err: describeError(err) },
+            "inspect failed; using the list entry",
+          );
+          records[i] = recordFromSummary(summary);
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.#o.inspectConcurrency, list.length) }, worker),
+    );
+    return records.filter((r): r is ContainerRecord => r !== null);
+  }
+}

@@ -1,0 +1,52 @@
+// One base error with a stable `code`, so callers and logs can tell failures apart without
+// matching on messages (the undici model).
+
+export type ErrorCode =
+  | "CONFIG_INVALID"
+  | "CONFIG_FILE_UNREADABLE"
+  | "DOCKER_UNREACHABLE"
+  | "DOCKER_HTTP_ERROR"
+  | "DOCKER_API_VERSION"
+  | "DOCKER_STREAM_ENDED"
+  | "DOCKER_STREAM_STALLED"
+  | "DOCKER_BAD_RESPONSE"
+  | "EVENT_INVALID"
+  | "MQTT_CONNECT_FAILED"
+  | "MQTT_PUBLISH_TIMEOUT";
+
+export class BridgeError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export class ConfigError extends BridgeError {
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
+    super(options?.code ?? "CONFIG_INVALID", message, options);
+  }
+}
+
+export class DockerError extends BridgeError {
+  /** HTTP status when the engine answered, undefined when it could not be reached. */
+  readonly status: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(code, message, options);
+    this.status = options?.status;
+  }
+}
+
+export class MqttError extends BridgeError {}
+
+/** A short, log-safe description of any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === "string" ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

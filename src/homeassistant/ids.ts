@@ -1,0 +1,46 @@
+// Names from the engine become topic levels, object ids, unique ids and entity ids here, and
+// only here. The mapping is deterministic and collision-free: a name that is already a clean id
+// is kept; any other name becomes a readable slug plus a hash of the original, and no kept name
+// can have that shape. No id starts or ends with `_` or holds `__`, so `__` can join two ids
+// (host and container) without ambiguity.
+import { createHash } from "node:crypto";
+
+/** Starts with a letter or digit; an underscore is always followed by a letter, digit or `-`. */
+const CLEAN = /^(?=.{1,64}$)[A-Za-z0-9](?:[A-Za-z0-9-]|_(?=[A-Za-z0-9-]))*$/;
+const HASH_SUFFIX = /_[0-9a-f]{8}$/;
+const SLUG_MAX = 48;
+
+function shortHash(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex").slice(0, 8);
+}
+
+/** True when `sanitiseId` keeps the name as it is. */
+export function isCleanId(name: string): boolean {
+  return CLEAN.test(name) && !HASH_SUFFIX.test(name);
+}
+
+/** A container (or host) name as an id of `[A-Za-z0-9_-]`, safe in topics and HA object ids. */
+export function sanitiseId(name: string): string {
+  if (isCleanId(name)) return name;
+  const slug = name
+    .replace(/[^A-Za-z0-9-]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, SLUG_MAX)
+    .replace(/_+$/, "");
+  return `${slug || "x"}_${shortHash(name)}`;
+}
+
+/**
+ * The object part of a Home Assistant entity id: lowercase `[a-z0-9_]`, no leading, trailing or
+ * doubled underscore. Not unique by itself: Home Assistant adds `_2` on a clash, unique ids decide.
+ */
+export function entitySlug(name: string): string {
+  const slug = name
+    .normalize("NFKD")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, 64)
+    .replace(/_+$/, "");
+  return slug || "container";
+}

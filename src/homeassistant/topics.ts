@@ -1,0 +1,85 @@
+// Every topic and id the bridge uses is derived here, from one place, so that what is cleared
+// on removal is always exactly what was announced.
+import { entitySlug, sanitiseId } from "./ids.js";
+
+export interface TopicSettings {
+  baseTopic: string;
+  hostId: string;
+  discoveryPrefix: string;
+}
+
+export const ORIGIN_NAME = "docker-mqtt-bridge";
+
+export class Topics {
+  readonly #s: TopicSettings;
+
+  constructor(settings: TopicSettings) {
+    this.#s = settings;
+  }
+
+  get hostId(): string {
+    return this.#s.hostId;
+  }
+
+  /** Retained `online`/`offline`: the bridge is alive and connected to this host's engine. */
+  availability(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/availability`;
+  }
+
+  containerState(name: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/state`;
+  }
+
+  /** Subscription matching every container state topic of this host. */
+  allContainerStates(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/+/state`;
+  }
+
+  event(type: string, action: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/events/${sanitiseId(type)}/${sanitiseId(action)}`;
+  }
+
+  /** The HA device identifier (and unique-id stem) of the host. */
+  hostDeviceId(): string {
+    return `dmb_${this.#s.hostId}`;
+  }
+
+  /** The HA device identifier (and unique-id stem) of a container. */
+  containerDeviceId(name: string): string {
+    return `dmb_${this.#s.hostId}__${sanitiseId(name)}`;
+  }
+
+  uniqueId(deviceId: string, component: string): string {
+    return `${deviceId}_${component}`;
+  }
+
+  defaultEntityId(platform: string, name: string, component: string): string {
+    return `${platform}.${entitySlug(name)}_${component}`;
+  }
+
+  deviceDiscovery(deviceId: string): string {
+    return `${this.#s.discoveryPrefix}/device/${deviceId}/config`;
+  }
+
+  componentDiscovery(platform: string, deviceId: string, component: string): string {
+    return `${this.#s.discoveryPrefix}/${platform}/${deviceId}/${component}/config`;
+  }
+
+  /** Subscriptions that find retained discovery this host's bridge published before. */
+  discoveryWildcards(): string[] {
+    return [
+      `${this.#s.discoveryPrefix}/device/+/config`,
+      `${this.#s.discoveryPrefix}/+/+/+/config`,
+    ];
+  }
+
+  /** The device id a discovery topic names, when it is a device of this host. */
+  ownDeviceOf(topic: string): string | undefined {
+    const prefix = `${this.#s.discoveryPrefix}/`;
+    if (!topic.startsWith(prefix) || !topic.endsWith("/config")) return undefined;
+    const parts = topic.slice(prefix.length, -"/config".length).split("/");
+    const deviceId = parts[0] === "device" ? parts[1] : parts.length === 3 ? parts[1] : undefined;
+    const host = this.hostDeviceId();
+    return deviceId === host || deviceId?.startsWith(`${host}__`) ? deviceId : undefined;
+  }
+}

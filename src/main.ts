@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Composition root: configuration -> logger -> service; signals and exit codes.
+// Exit 0 after a clean stop, 1 on a fatal error, 2 on invalid configuration.
+import { configKeys, loadConfig } from "./config.js";
+import { ConfigError, describeError } from "./errors.js";
+import { createLogger } from "./log.js";
+import { type Service, startService } from "./service.js";
+import { VERSION } from "./version.js";
+
+const STOP_TIMEOUT_MS = 5000;
+
+function printHelp(): void {
+  const lines = [
+    `docker-mqtt-bridge ${VERSION}: mirrors Docker containers and events into MQTT and Home Assistant.`,
+    "",
+    "Usage: docker-mqtt-bridge [--config FILE] [--<option> VALUE ...]",
+    "",
+    "Options (flag, environment variable, config key):",
+    ...configKeys().map((k) => `  --${k.arg.padEnd(30)} ${k.env.padEnd(30)} ${k.key}`),
+    `  --${"config".padEnd(30)} ${"CONFIG_FILE".padEnd(30)} a YAML or JSON file`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    printHelp();
+    return;
+  }
+  if (argv.includes("--version")) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig({ argv, env: process.env });
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`docker-mqtt-bridge: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { config } = loaded;
+  const log = createLogger(config.log.level);
+
+  const startup = new AbortController();
+  let service: Service | undefined;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting at once");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "stopping");
+    startup.abort();
+    const force = setTimeout(() => {
+      log.error("stop took too long; exiting");
+      process.exit(1);
+    }, STOP_TIMEOUT_MS);
+    force.unref();
+    (service ? service.stop() : Promise.resolve())
+      .then(() => {
+        log.info("stopped");
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        log.error({ err: describeError(err) }, "error while stopping");
+        process.exit(1);
+      });
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  try {
+    service = await startService(config, log, { signal: startup.signal });
+  } catch (err: unknown) {
+    if (stopping) return;
+    throw err;
+  }
+  if (stopping) await service.stop();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`docker-mqtt-bridge: fatal: ${describeError(err)}\n`);
+  process.exit(1);
+});

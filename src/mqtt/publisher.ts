@@ -1,0 +1,344 @@
+// The MQTT side: one connection with a last will, retained state held as "desired" and sent
+// only when it differs from what the broker has, newest-wins coalescing when the broker is slow,
+// bounded event queue, a timeout on every publish, and a full republish on every (re)connect
+// instead of replaying a backlog.
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Logger } from "pino";
+import { describeError } from "../errors.js";
+import { topicMatches } from "./topic-match.js";
+
+/** Lower goes first: availability before discovery before state before events. */
+export type Priority = 0 | 1 | 2;
+export const PRIORITY = { availability: 0, discovery: 1, state: 2 } as const;
+
+export interface PublisherOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  /** Retained last will, e.g. the availability topic with `offline`. */
+  will: { topic: string; payload: string };
+  protocolVersion?: 4 | 5;
+  publishTimeoutMs?: number;
+  /** Publishes awaiting their acknowledgement at once. */
+  maxInFlight?: number;
+  /** Events waiting while the broker is slow; more are dropped and counted. */
+  maxQueuedEvents?: number;
+  reconnectMaxMs?: number;
+  tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  log: Logger;
+}
+
+export interface PublisherStats {
+  published: number;
+  publishFailures: number;
+  eventsDropped: number;
+  reconnects: number;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, retained: boolean) => void;
+
+/** What the bridge needs from the MQTT side. */
+export interface Publisher {
+  readonly connected: boolean;
+  setRetained(topic: string, payload: string, priority: Priority): void;
+  clearRetained(topic: string, priority: Priority): void;
+  retained(topic: string): string | undefined;
+  publishEvent(topic: string, payload: string): void;
+  republish(priorities: readonly Priority[]): void;
+  subscribe(filter: string, handler: MessageHandler): void;
+  unsubscribe(filter: string): void;
+  onConnect(handler: () => void): void;
+}
+
+export class MqttPublisher implements Publisher {
+  readonly #opts: Required<
+    Pick<
+      PublisherOptions,
+      "publishTimeoutMs" | "maxInFlight" | "maxQueuedEvents" | "reconnectMaxMs"
+    >
+  > &
+    PublisherOptions;
+  readonly #log: Logger;
+  #client: MqttClient | undefined;
+  /** What the broker should hold from us; "" is a pending clear. */
+  readonly #desired = new Map<string, string>();
+  readonly #priority = new Map<string, Priority>();
+  /** What the broker has acknowledged from us since the current connection began. */
+  readonly #sent = new Map<string, string>();
+  readonly #dirty: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  #events: { topic: string; payload: string }[] = [];
+  #inFlight = 0;
+  #connected = false;
+  #stopping = false;
+  #reconnectDelay = 1000;
+  readonly #subscriptions: { filter: string; handler: MessageHandler }[] = [];
+  readonly #connectHandlers: (() => void)[] = [];
+  readonly stats: PublisherStats = {
+    published: 0,
+    publishFailures: 0,
+    eventsDropped: 0,
+    reconnects: 0,
+  };
+
+  constructor(options: PublisherOptions) {
+    this.#opts = {
+      publishTimeoutMs: 10_000,
+      maxInFlight: 64,
+      maxQueuedEvents: 1000,
+      reconnectMaxMs: 30_000,
+      ...options,
+    };
+    this.#log = options.log;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Connects in the background; keeps trying with capped backoff until stop(). */
+  start(): void {
+    const o = this.#opts;
+    const options: IClientOptions = {
+      clientId: o.clientId,
+      clean: true,
+      keepalive: 30,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      reconnectOnConnackError: true,
+      queueQoSZero: false,
+      resubscribe: true,
+      protocolVersion: o.protocolVersion ?? 4,
+      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
+    };
+    if (o.username) options.username = o.username;
+    if (o.password) options.password = o.password;
+    if (o.tls) Object.assign(options, o.tls);
+    const client = mqtt.connect(o.url, options);
+    this.#client = client;
+    client.on("connect", () => this.#onConnect());
+    client.on("close", () => this.#onClose());
+    client.on("error", (err) => {
+      this.#log.error({ err: describeError(err), broker: redactBroker(o.url) }, "MQTT error");
+    });
+    client.on("message", (topic, payload, packet) => {
+      for (const sub of this.#subscriptions) {
+        if (topicMatches(sub.filter, topic)) sub.handler(topic, payload, packet.retain);
+      }
+    });
+  }
+
+  /** Sets what a retained topic should hold; sent only if it differs from what the broker has. */
+  setRetained(topic: string, payload: string, priority: Priority): void {
+    if (payload === "") {
+      this.clearRetained(topic, priority);
+      return;
+    }
+    if (this.#desired.get(topic) === payload) return;
+    this.#desired.set(topic, payload);
+    this.#priority.set(topic, priority);
+    this.#markDirty(topic, this.#sent.get(topic) !== payload);
+  }
+
+  /** Clears a retained topic with an empty payload, then forgets it. */
+  clearRetained(topic: string, priority: Priority): void {
+    if (this.#desired.get(topic) === "") return;
+    this.#desired.set(topic, "");
+    this.#priority.set(topic, priority);
+    this.#markDirty(topic, true);
+  }
+
+  /** The retained payload the bridge wants on a topic, if any. */
+  retained(topic: string): string | undefined {
+    const value = this.#desired.get(topic);
+    return value === "" ? undefined : value;
+  }
+
+  /** A non-retained message; dropped (and counted) while disconnected or backed up. */
+  publishEvent(topic: string, payload: string): void {
+    if (!this.#connected || this.#events.length >= this.#opts.maxQueuedEvents) {
+      this.stats.eventsDropped++;
+      return;
+    }
+    this.#events.push({ topic, payload });
+    this.#flush();
+  }
+
+  /** Sends every desired retained topic of the given priorities again (Home Assistant's birth). */
+  republish(priorities: readonly Priority[]): void {
+    for (const [topic, priority] of this.#priority) {
+      if (priorities.includes(priority)) {
+        this.#sent.delete(topic);
+        this.#markDirty(topic, true);
+      }
+    }
+  }
+
+  subscribe(filter: string, handler: MessageHandler): void {
+    this.#subscriptions.push({ filter, handler });
+    this.#client?.subscribe(filter, { qos: 0 }, (err) => {
+      if (err) this.#log.warn({ filter, err: describeError(err) }, "MQTT subscribe failed");
+    });
+  }
+
+  unsubscribe(filter: string): void {
+    const at = this.#subscriptions.findIndex((s) => s.filter === filter);
+    if (at !== -1) this.#subscriptions.splice(at, 1);
+    this.#client?.unsubscribe(filter);
+  }
+
+  onConnect(handler: () => void): void {
+    this.#connectHandlers.push(handler);
+  }
+
+  /** Resolves once nothing is waiting to be sent (or the timeout passes). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.#connected && this.#pending() === 0 && this.#inFlight === 0) return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  }
+
+  /** Publishes the final retained messages given (e.g. `offline`), then disconnects. */
+  async stop(final: { topic: string; payload: string }[] = [], timeoutMs = 3000): Promise<void> {
+    this.#stopping = true;
+    const client = this.#client;
+    if (!client) return;
+    if (this.#connected) {
+      await Promise.all(
+        final.map(
+          (m) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, timeoutMs);
+              client.publish(m.topic, m.payload, { qos: 1, retain: true }, () => {
+                clearTimeout(timer);
+                resolve();
+              });
+            }),
+        ),
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.end(true);
+        resolve();
+      }, timeoutMs);
+      client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #pending(): number {
+    return this.#dirty[0].size + this.#dirty[1].size + this.#dirty[2].size + this.#events.length;
+  }
+
+  #markDirty(topic: string, dirty: boolean): void {
+    const priority = this.#priority.get(topic) ?? PRIORITY.state;
+    if (dirty) this.#dirty[priority].add(topic);
+    else this.#dirty[priority].delete(topic);
+    this.#flush();
+  }
+
+  #onConnect(): void {
+    this.#connected = true;
+    this.#reconnectDelay = 1000;
+    if (this.#client) this.#client.options.reconnectPeriod = 1000;
+    this.#log.info({ broker: redactBroker(this.#opts.url) }, "connected to MQTT broker");
+    // A broker restarted without persistence has lost our retained messages: send all again.
+    this.#sent.clear();
+    for (const topic of this.#desired.keys())
+      this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+    for (const handler of this.#connectHandlers) handler();
+    this.#flush();
+  }
+
+  #onClose(): void {
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#events = [];
+    if (this.#stopping) return;
+    if (wasConnected) {
+      this.stats.reconnects++;
+      this.#log.warn(
+        { broker: redactBroker(this.#opts.url) },
+        "MQTT connection lost; reconnecting",
+      );
+    }
+    // Capped exponential backoff with jitter, so a refusing broker is not hammered.
+    const delay = Math.min(this.#reconnectDelay, this.#opts.reconnectMaxMs);
+    this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, this.#opts.reconnectMaxMs);
+    if (this.#client)
+      this.#client.options.reconnectPeriod = Math.round(delay * (0.8 + Math.random() * 0.4));
+  }
+
+  #flush(): void {
+    const client = this.#client;
+    if (!client || !this.#connected) return;
+    while (this.#inFlight < this.#opts.maxInFlight) {
+      const next = this.#nextRetained();
+      if (next) {
+        this.#send(client, next.topic, next.payload, true);
+        continue;
+      }
+      const event = this.#events.shift();
+      if (!event) return;
+      this.#send(client, event.topic, event.payload, false);
+    }
+  }
+
+  #nextRetained(): { topic: string; payload: string } | undefined {
+    for (const set of this.#dirty) {
+      for (const topic of set) {
+        set.delete(topic);
+        const payload = this.#desired.get(topic);
+        if (payload !== undefined) return { topic, payload };
+      }
+    }
+    return undefined;
+  }
+
+  #send(client: MqttClient, topic: string, payload: string, retain: boolean): void {
+    this.#inFlight++;
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.#inFlight--;
+      if (err) {
+        this.stats.publishFailures++;
+        this.#log.warn({ topic, err: describeError(err) }, "MQTT publish failed");
+        // The broker will get the newest value on reconnect (or on the next try).
+        if (retain && this.#connected) this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+      } else {
+        this.stats.published++;
+        if (retain) this.#acknowledged(topic, payload);
+      }
+      this.#flush();
+    };
+    const timer = setTimeout(
+      () => settle(new Error(`no acknowledgement within ${this.#opts.publishTimeoutMs} ms`)),
+      this.#opts.publishTimeoutMs,
+    );
+    client.publish(topic, payload, { qos: retain ? 1 : 0, retain }, (err) => settle(err));
+  }
+
+  #acknowledged(topic: string, payload: string): void {
+    if (payload === "" && this.#desired.get(topic) === "") {
+      this.#desired.delete(topic);
+      this.#priority.delete(topic);
+      this.#sent.delete(topic);
+      return;
+    }
+    this.#sent.set(topic, payload);
+  }
+}
+
+/** The broker URL without credentials, for log lines. */
+export function redactBroker(url: string): string {
+  return url.replace(/(\/\/)[^/@]*@/, "$1***@");
+}

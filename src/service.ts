@@ -1,0 +1,160 @@
+// Wires one running bridge from a validated Config: broker (external or embedded), engine client,
+// publisher with its last will, the bridge and the watcher; and stops them in reverse order.
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { Bridge } from "./bridge.js";
+import type { Config } from "./config.js";
+import { DockerClient, endpointFromDockerHost } from "./docker/client.js";
+import type { EngineInfo } from "./docker/schemas.js";
+import { EngineWatcher } from "./docker/watcher.js";
+import { describeError } from "./errors.js";
+import { sanitiseId } from "./homeassistant/ids.js";
+import { Topics } from "./homeassistant/topics.js";
+import { type EmbeddedBroker, startEmbeddedBroker } from "./mqtt/embedded-broker.js";
+import { MqttPublisher, redactBroker } from "./mqtt/publisher.js";
+import { VERSION } from "./version.js";
+
+export interface Service {
+  bridge: Bridge;
+  publisher: MqttPublisher;
+  watcher: EngineWatcher;
+  hostId: string;
+  brokerUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** Overrides for timings tests need short. */
+  offlineDelayMs?: number;
+  cleanupSettleMs?: number;
+  watchdogMs?: number;
+  reconnectBaseMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Waits for the engine to answer /info, retrying with capped backoff; the host id may depend on it. */
+async function firstContact(
+  docker: DockerClient,
+  log: Logger,
+  maxMs: number,
+  signal?: AbortSignal,
+): Promise<EngineInfo> {
+  let delay = 500;
+  for (;;) {
+    try {
+      await docker.negotiate(signal);
+      return await docker.info(signal);
+    } catch (err: unknown) {
+      if (signal?.aborted) throw err;
+      log.warn(
+        { engine: docker.describe(), err: describeError(err), retryInMs: delay },
+        "engine not reachable yet; set host.id to publish availability while waiting",
+      );
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, maxMs);
+    }
+  }
+}
+
+export async function startService(
+  config: Config,
+  log: Logger,
+  options: ServiceOptions = {},
+): Promise<Service> {
+  const docker = new DockerClient(
+    endpointFromDockerHost(config.docker.host, {
+      tlsVerify: config.docker.tls_verify,
+      certPath: config.docker.cert_path,
+    }),
+  );
+  const reconnectMaxMs = config.docker.reconnect_max_seconds * 1000;
+  let hostId = config.host.id;
+  if (hostId === "") {
+    const info = await firstContact(docker, log, reconnectMaxMs, options.signal);
+    hostId = sanitiseId(info.Name || "docker");
+  }
+
+  let embedded: EmbeddedBroker | undefined;
+  let brokerUrl = config.mqtt.url;
+  if (brokerUrl === "") {
+    embedded = await startEmbeddedBroker({
+      host: config.mqtt.embedded_host,
+      port: config.mqtt.embedded_port,
+      username: config.mqtt.username,
+      password: config.mqtt.password,
+    });
+    brokerUrl = embedded.url;
+    log.info({ broker: brokerUrl }, "no mqtt.url set: serving an embedded MQTT broker");
+  }
+
+  const topics = new Topics({
+    baseTopic: config.mqtt.base_topic,
+    hostId,
+    discoveryPrefix: config.homeassistant.prefix,
+  });
+  const publisher = new MqttPublisher({
+    url: brokerUrl,
+    clientId:
+      config.mqtt.client_id || `docker-mqtt-bridge_${hostId}_${randomBytes(3).toString("hex")}`,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    will: { topic: topics.availability(), payload: "offline" },
+    publishTimeoutMs: config.mqtt.publish_timeout_seconds * 1000,
+    log: log.child({ module: "mqtt" }),
+  });
+  const bridge = new Bridge({
+    topics,
+    publisher,
+    inspect: (id) => docker.inspectContainer(id),
+    log: log.child({ module: "bridge", host: hostId }),
+    version: VERSION,
+    homeassistant: {
+      enabled: config.homeassistant.enabled,
+      mode: config.homeassistant.discovery_mode,
+      statusTopic: config.homeassistant.status_topic,
+      republishDelayMs: config.homeassistant.republish_delay_seconds * 1000,
+    },
+    removalGraceMs: config.removal.grace_seconds * 1000,
+    publishHealthcheckExec: config.events.healthcheck_exec,
+    ...(options.offlineDelayMs !== undefined ? { offlineDelayMs: options.offlineDelayMs } : {}),
+    ...(options.cleanupSettleMs !== undefined ? { cleanupSettleMs: options.cleanupSettleMs } : {}),
+  });
+  const watcher = new EngineWatcher({
+    api: docker,
+    sink: bridge,
+    log: log.child({ module: "engine", host: hostId }),
+    reconnectMaxMs,
+    ...(options.watchdogMs !== undefined ? { watchdogMs: options.watchdogMs } : {}),
+    ...(options.reconnectBaseMs !== undefined ? { reconnectBaseMs: options.reconnectBaseMs } : {}),
+  });
+
+  publisher.start();
+  bridge.start();
+  watcher.start();
+  log.info(
+    {
+      engine: docker.describe(),
+      broker: redactBroker(brokerUrl),
+      host: hostId,
+      baseTopic: config.mqtt.base_topic,
+      discovery: config.homeassistant.enabled ? config.homeassistant.prefix : "off",
+      version: VERSION,
+    },
+    "docker-mqtt-bridge started",
+  );
+
+  return {
+    bridge,
+    publisher,
+    watcher,
+    hostId,
+    brokerUrl,
+    async stop() {
+      await watcher.stop();
+      bridge.stop();
+      await publisher.stop([{ topic: topics.availability(), payload: "offline" }]);
+      await docker.close();
+      await embedded?.close();
+    },
+  };
+}
