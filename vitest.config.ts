@@ -1,0 +1,30 @@
+import { configDefaults, defineConfig } from "vitest/config";
+
+// Two projects so that `npm test` runs everything while unit and integration files stay parallel
+// and never pay for the real services; only the e2e project starts dockerd and mosquitto, and its
+// files run one at a time because they share that one engine and broker.
+export default defineConfig({
+  test: {
+    testTimeout: 20_000,
+    hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, "test/e2e/**"],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
