@@ -102,8 +102,9 @@ export class Bridge implements WatcherSink {
   }
 
   start(): void {
-    const { publisher, topics } = this.#o;
-    publisher.setRetained(topics.availability(), "offline", PRIORITY.availability);
+    const { publisher } = this.#o;
+    // `offline` only if the engine does not answer soon: no offline/online flap at every start.
+    this.#scheduleOffline();
     if (this.#o.homeassistant.enabled) {
       publisher.subscribe(this.#o.homeassistant.statusTopic, (_topic, payload) => {
         if (payload.toString() === "online") this.#onHomeAssistantBirth();
@@ -167,6 +168,10 @@ export class Bridge implements WatcherSink {
 
   disconnected(reason: string): void {
     this.#log.warn({ reason }, "engine connection lost");
+    this.#scheduleOffline();
+  }
+
+  #scheduleOffline(): void {
     clearTimeout(this.#offlineTimer);
     this.#offlineTimer = setTimeout(() => {
       this.#o.publisher.setRetained(
