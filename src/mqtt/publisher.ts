@@ -166,12 +166,14 @@ export class MqttPublisher implements Publisher {
 
   /** Sends every desired retained topic of the given priorities again (Home Assistant's birth). */
   republish(priorities: readonly Priority[]): void {
+    // Mark everything first, then flush once, so the priorities order what goes out.
     for (const [topic, priority] of this.#priority) {
       if (priorities.includes(priority)) {
         this.#sent.delete(topic);
-        this.#markDirty(topic, true);
+        this.#dirty[priority].add(topic);
       }
     }
+    this.#flush();
   }
 
   subscribe(filter: string, handler: MessageHandler): void {
