@@ -25,8 +25,6 @@ interface ComponentConfig {
   config: Record<string, unknown>;
 }
 
-export const SUPPORT_URL = "https://github.com/docker-mqtt-bridge/docker-mqtt-bridge";
-
 const RUNNING_TEMPLATE = "{{ 'ON' if value_json.running else 'OFF' }}";
 // Unknown (None) unless the container runs: a stopped or starting container is neither.
 const HEALTH_TEMPLATE =
@@ -34,7 +32,7 @@ const HEALTH_TEMPLATE =
   "{% elif value_json.running and value_json.health == 'healthy' %}OFF{% else %}None{% endif %}";
 
 function origin(ctx: DiscoveryContext): Record<string, unknown> {
-  return { name: ORIGIN_NAME, sw_version: ctx.version, support_url: SUPPORT_URL };
+  return { name: ORIGIN_NAME, sw_version: ctx.version };
 }
 
 function containerComponents(ctx: DiscoveryContext, record: ContainerRecord): ComponentConfig[] {
