@@ -76,6 +76,9 @@ export class Bridge implements WatcherSink {
   readonly #removalTimers = new Map<string, NodeJS.Timeout>();
   readonly #inspecting = new Set<string>();
   readonly #healthExecIds = new Set<string>();
+  /** Containers whose device a user deleted in Home Assistant. */
+  readonly #suppressed = new Set<string>();
+  #engineId: string | undefined;
   #offlineTimer: NodeJS.Timeout | undefined;
   #birthTimer: NodeJS.Timeout | undefined;
   #cleanupTimer: NodeJS.Timeout | undefined;
@@ -139,6 +142,13 @@ export class Bridge implements WatcherSink {
   // --- WatcherSink ---
 
   connected(info: EngineInfo): void {
+    if (this.#engineId !== undefined && info.ID !== this.#engineId) {
+      this.#log.warn(
+        { before: this.#engineId, now: info.ID, engine: info.Name },
+        "a different engine answered; reconciling everything from its snapshot",
+      );
+    }
+    this.#engineId = info.ID;
     clearTimeout(this.#offlineTimer);
     this.#offlineTimer = undefined;
     if (this.#o.homeassistant.enabled) {
@@ -224,6 +234,7 @@ export class Bridge implements WatcherSink {
   }
 
   #announce(record: ContainerRecord): void {
+    if (this.#suppressed.has(record.name)) return;
     const keys = componentKeys(record, this.#ctx);
     const key = `${record.image}\u0000${keys.join(",")}`;
     const prev = this.#announced.get(record.name);
@@ -262,6 +273,7 @@ export class Bridge implements WatcherSink {
     for (const topic of this.#announced.get(name)?.topics ?? [])
       publisher.clearRetained(topic, PRIORITY.discovery);
     this.#announced.delete(name);
+    this.#suppressed.delete(name);
     publisher.clearRetained(topics.containerState(name), PRIORITY.state);
     this.#log.info({ container: name }, "container removed; entities cleared");
   }
@@ -332,8 +344,12 @@ export class Bridge implements WatcherSink {
   }
 
   #onRetainedSeen(topic: string, payload: Buffer, retained: boolean): void {
+    if (payload.length === 0) {
+      this.#onDiscoveryCleared(topic);
+      return;
+    }
     const seen = this.#seenRetained;
-    if (!seen || !retained || payload.length === 0) return;
+    if (!seen || !retained) return;
     const text = payload.toString();
     if (topic.endsWith("/state")) {
       seen.add(topic);
@@ -355,7 +371,8 @@ export class Bridge implements WatcherSink {
     const seen = this.#seenRetained;
     if (!seen || this.#stopped) return;
     this.#seenRetained = undefined;
-    for (const filter of this.#cleanupFilters()) this.#o.publisher.unsubscribe(filter);
+    // Discovery stays subscribed, to notice Home Assistant deleting a device; states do not echo.
+    this.#o.publisher.unsubscribe(this.#o.topics.allContainerStates());
     let cleared = 0;
     for (const topic of seen) {
       if (this.#isWanted(topic)) continue;
@@ -367,6 +384,27 @@ export class Bridge implements WatcherSink {
     }
     if (cleared > 0)
       this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
+  }
+
+  /**
+   * An empty config on a discovery topic we hold was not sent by us (our own clears are no longer
+   * held when they echo): Home Assistant deleted the device. Respect that: stop announcing it until
+   * the container is gone for good or the bridge restarts.
+   */
+  #onDiscoveryCleared(topic: string): void {
+    if (!this.#o.topics.ownDeviceOf(topic) || this.#o.publisher.retained(topic) === undefined)
+      return;
+    for (const [name, announced] of this.#announced) {
+      if (!announced.topics.includes(topic)) continue;
+      this.#suppressed.add(name);
+      for (const t of announced.topics) this.#o.publisher.forget(t);
+      this.#announced.delete(name);
+      this.#log.info(
+        { container: name },
+        "Home Assistant deleted this container's device; not announcing it again until the container is removed or the bridge restarts",
+      );
+      return;
+    }
   }
 
   /** Wanted: the bridge holds a retained payload for it (live, or within its removal grace). */

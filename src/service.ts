@@ -1,17 +1,18 @@
 // Wires one running bridge from a validated Config: broker (external or embedded), engine client,
 // publisher with its last will, the bridge and the watcher; and stops them in reverse order.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Bridge } from "./bridge.js";
 import type { Config } from "./config.js";
 import { DockerClient, endpointFromDockerHost } from "./docker/client.js";
 import type { EngineInfo } from "./docker/schemas.js";
 import { EngineWatcher } from "./docker/watcher.js";
-import { describeError } from "./errors.js";
+import { ConfigError, describeError } from "./errors.js";
 import { sanitiseId } from "./homeassistant/ids.js";
 import { Topics } from "./homeassistant/topics.js";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./mqtt/embedded-broker.js";
-import { MqttPublisher, redactBroker } from "./mqtt/publisher.js";
+import { MqttPublisher, type PublisherOptions, redactBroker } from "./mqtt/publisher.js";
 import { VERSION } from "./version.js";
 
 export interface Service {
@@ -30,6 +31,27 @@ export interface ServiceOptions {
   watchdogMs?: number;
   reconnectBaseMs?: number;
   signal?: AbortSignal;
+}
+
+/** TLS options for the broker: CA and client certificate files, verification on by default. */
+function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {
+  const read = (key: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (err: unknown) {
+      throw new ConfigError(`${key}: ${path} cannot be read: ${(err as Error).message}`, {
+        code: "CONFIG_FILE_UNREADABLE",
+        cause: err,
+      });
+    }
+  };
+  const tls: NonNullable<PublisherOptions["tls"]> = {
+    rejectUnauthorized: config.mqtt.reject_unauthorized,
+  };
+  if (config.mqtt.ca_file) tls.ca = read("mqtt.ca_file", config.mqtt.ca_file);
+  if (config.mqtt.cert_file) tls.cert = read("mqtt.cert_file", config.mqtt.cert_file);
+  if (config.mqtt.key_file) tls.key = read("mqtt.key_file", config.mqtt.key_file);
+  return tls;
 }
 
 /** Waits for the engine to answer /info, retrying with capped backoff; the host id may depend on it. */
@@ -100,6 +122,8 @@ export async function startService(
     password: config.mqtt.password,
     will: { topic: topics.availability(), payload: "offline" },
     publishTimeoutMs: config.mqtt.publish_timeout_seconds * 1000,
+    protocolVersion: config.mqtt.protocol_version,
+    tls: mqttTls(config),
     log: log.child({ module: "mqtt" }),
   });
   const bridge = new Bridge({

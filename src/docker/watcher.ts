@@ -221,6 +221,16 @@ export class EngineWatcher {
             }
             return;
           }
+          // The engine lives; does it hold events our stream never delivered?
+          if (!stopped && (await this.#missedEvents())) {
+            reject(
+              new DockerError(
+                "DOCKER_STREAM_STALLED",
+                "the event stream is silent but the engine has newer events",
+              ),
+            );
+            return;
+          }
         }
         if (!stopped) timer = setTimeout(check, this.#o.watchdogMs);
       };
@@ -234,6 +244,34 @@ export class EngineWatcher {
         clearTimeout(timer);
       },
     };
+  }
+
+  /**
+   * Asks the engine to replay what follows the last event seen: anything newer means the live
+   * stream stalled (a half-open connection, a proxy holding data back).
+   */
+  async #missedEvents(): Promise<boolean> {
+    const last = this.#lastTimeNano;
+    if (last === undefined) return false;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 2000);
+    const splitter = new LineSplitter(this.#o.maxLineBytes);
+    try {
+      const body = await this.#o.api.events({ since: sinceParam(last), signal: abort.signal });
+      for await (const chunk of body) {
+        for (const piece of splitter.push(chunk)) {
+          if (piece.kind !== "line") continue;
+          const parsed = parseEventLine(piece.text);
+          if (parsed.ok && BigInt(parsed.event.timeNano) > BigInt(last)) return true;
+        }
+      }
+    } catch {
+      // Aborted after the replay, or the query failed: no evidence of a stall.
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+    }
+    return false;
   }
 
   /** List, then inspect each container (health, restarts and times are only there before API 1.52). */

@@ -44,6 +44,8 @@ export interface Publisher {
   setRetained(topic: string, payload: string, priority: Priority): void;
   clearRetained(topic: string, priority: Priority): void;
   retained(topic: string): string | undefined;
+  /** Stops holding a retained topic without publishing anything to it. */
+  forget(topic: string): void;
   publishEvent(topic: string, payload: string): void;
   republish(priorities: readonly Priority[]): void;
   subscribe(filter: string, handler: MessageHandler): void;
@@ -152,6 +154,14 @@ export class MqttPublisher implements Publisher {
   retained(topic: string): string | undefined {
     const value = this.#desired.get(topic);
     return value === "" ? undefined : value;
+  }
+
+  forget(topic: string): void {
+    const priority = this.#priority.get(topic);
+    if (priority !== undefined) this.#dirty[priority].delete(topic);
+    this.#desired.delete(topic);
+    this.#priority.delete(topic);
+    this.#sent.delete(topic);
   }
 
   /** A non-retained message; dropped (and counted) while disconnected or backed up. */
