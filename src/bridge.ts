@@ -1,22 +1,19 @@
 // Orchestration for one engine: applies the engine's snapshot and events to the model and turns
 // every change into MQTT messages: retained state, discovery, availability, raw events, removal
-// after a grace period, a full republish on Home Assistant's birth, and start-up cleanup of stale
-// retained discovery this bridge published before.
+// after a grace period, and a full republish on Home Assistant's birth.
 import type { Logger } from "pino";
 import type { EngineEvent } from "./docker/events.js";
 import type { ContainerInspect, EngineInfo } from "./docker/schemas.js";
 import type { WatcherSink } from "./docker/watcher.js";
 import { describeError } from "./errors.js";
-import {
-  componentKeys,
-  containerDiscovery,
-  type DiscoveryContext,
-  type DiscoveryMode,
-  hostDiscovery,
-  isOwnDiscoveryPayload,
-} from "./homeassistant/discovery.js";
+import type { DiscoveryContext, DiscoveryMode } from "./homeassistant/discovery.js";
+import { CONTAINER_EVENT_TYPES, type EntityGroup } from "./homeassistant/entities.js";
+import { COMPOSE_ONEOFF, LABELS } from "./homeassistant/labels.js";
 import type { Topics } from "./homeassistant/topics.js";
 import { PRIORITY, type Publisher } from "./mqtt/publisher.js";
+import { Aggregates } from "./publish/aggregates.js";
+import { Announcer } from "./publish/announcer.js";
+import { StaleCleanup } from "./publish/stale-cleanup.js";
 import { type ContainerRecord, publicState } from "./state/model.js";
 import {
   applyEvent,
@@ -40,23 +37,19 @@ export interface BridgeOptions {
     statusTopic: string;
     /** Upper bound of the random wait after Home Assistant's birth message. */
     republishDelayMs: number;
+    /** Entity groups announced per container (default: all). */
+    entities?: readonly EntityGroup[];
+    /** A device per Compose project, parent of its containers (default true). */
+    stacks?: boolean;
   };
   removalGraceMs: number;
   publishHealthcheckExec: boolean;
+  /** Which containers are mirrored; default: all but opted-out and Compose one-off containers. */
+  mirror?: (record: ContainerRecord) => boolean;
   /** A lost engine shows `offline` only if it stays lost this long (no flap on a quick reconnect). */
   offlineDelayMs?: number;
   /** How long to collect retained discovery at start-up before clearing stale entries. */
   cleanupSettleMs?: number;
-}
-
-interface Announced {
-  /** Discovery topics last published for the container. */
-  topics: string[];
-  /** Component keys published, and keys removed since (kept as removal stubs). */
-  components: string[];
-  removed: string[];
-  /** What the discovery payload depends on; recomputed only when this changes. */
-  key: string;
 }
 
 export interface BridgeStats {
@@ -66,37 +59,67 @@ export interface BridgeStats {
 }
 
 const HEALTHCHECK_EXEC_MEMORY = 4096;
+const EVENT_ENTITY_TYPES = new Set<string>(CONTAINER_EVENT_TYPES);
+
+/** The default mirror rule: opted-out (`docker-mqtt-bridge.enable=false`) and one-off containers are not. */
+export function defaultMirror(record: ContainerRecord): boolean {
+  if (record.labels[LABELS.enable]?.toLowerCase() === "false") return false;
+  return record.labels[COMPOSE_ONEOFF]?.toLowerCase() !== "true";
+}
 
 export class Bridge implements WatcherSink {
   readonly #o: BridgeOptions;
   readonly #log: Logger;
   readonly #ctx: DiscoveryContext;
+  readonly #mirror: (record: ContainerRecord) => boolean;
   readonly #containers = new Map<string, ContainerRecord>();
-  readonly #announced = new Map<string, Announced>();
+  /** Names whose entities are published (mirrored records, and those within removal grace). */
+  readonly #published = new Map<string, string | null>();
   readonly #removalTimers = new Map<string, NodeJS.Timeout>();
   readonly #inspecting = new Set<string>();
   readonly #healthExecIds = new Set<string>();
-  /** Containers whose device a user deleted in Home Assistant. */
-  readonly #suppressed = new Set<string>();
+  readonly #announcer: Announcer;
+  readonly #aggregates: Aggregates;
+  readonly #cleanup: StaleCleanup;
   #engineId: string | undefined;
   #offlineTimer: NodeJS.Timeout | undefined;
   #birthTimer: NodeJS.Timeout | undefined;
-  #cleanupTimer: NodeJS.Timeout | undefined;
-  /** Retained topics of ours seen at start-up; undefined once cleanup has run. */
-  #seenRetained: Set<string> | undefined = new Set();
-  #snapshotDone = false;
-  #subscribedAt: number | undefined;
   #stopped = false;
   readonly stats: BridgeStats = { eventsPublished: 0, stateChanges: 0, removals: 0 };
 
   constructor(options: BridgeOptions) {
     this.#o = options;
     this.#log = options.log;
+    this.#mirror = options.mirror ?? defaultMirror;
+    const ha = options.homeassistant;
     this.#ctx = {
       topics: options.topics,
-      mode: options.homeassistant.mode,
+      mode: ha.mode,
       version: options.version,
+      stacks: ha.stacks ?? true,
+      ...(ha.entities ? { groups: new Set(ha.entities) } : {}),
     };
+    const deps = { ctx: this.#ctx, publisher: options.publisher, log: options.log };
+    this.#announcer = new Announcer(deps);
+    this.#aggregates = new Aggregates({
+      ...deps,
+      discovery: ha.enabled,
+      stacks: ha.stacks ?? true,
+      records: () => [...this.#containers.values()].filter((r) => this.#published.has(r.name)),
+      pendingProjects: () => {
+        const out: string[] = [];
+        for (const name of this.#removalTimers.keys()) {
+          const project = this.#published.get(name);
+          if (project) out.push(project);
+        }
+        return out;
+      },
+    });
+    this.#cleanup = new StaleCleanup({
+      ...deps,
+      settleMs: options.cleanupSettleMs ?? 2000,
+      discovery: ha.enabled,
+    });
   }
 
   /** Read-only view of the model, keyed by container name. */
@@ -113,21 +136,17 @@ export class Bridge implements WatcherSink {
         if (payload.toString() === "online") this.#onHomeAssistantBirth();
       });
     }
-    const filters = this.#cleanupFilters();
-    for (const filter of filters) {
-      publisher.subscribe(filter, (topic, payload, retained) =>
-        this.#onRetainedSeen(topic, payload, retained),
-      );
+    for (const filter of [...this.#cleanup.stateFilters(), ...this.#cleanup.discoveryFilters()]) {
+      publisher.subscribe(filter, (topic, payload, retained) => {
+        if (payload.length === 0) {
+          if (this.#o.topics.ownDeviceOf(topic)) this.#announcer.onConfigCleared(topic);
+          return;
+        }
+        this.#cleanup.seen(topic, payload.toString(), retained);
+      });
     }
-    publisher.onConnect(() => {
-      if (this.#seenRetained === undefined) return;
-      this.#subscribedAt = Date.now();
-      this.#scheduleCleanup();
-    });
-    if (publisher.connected) {
-      this.#subscribedAt = Date.now();
-      this.#scheduleCleanup();
-    }
+    publisher.onConnect(() => this.#cleanup.connected());
+    if (publisher.connected) this.#cleanup.connected();
   }
 
   stop(): void {
@@ -136,12 +155,13 @@ export class Bridge implements WatcherSink {
     this.#removalTimers.clear();
     clearTimeout(this.#offlineTimer);
     clearTimeout(this.#birthTimer);
-    clearTimeout(this.#cleanupTimer);
+    this.#cleanup.stop();
+    this.#aggregates.stop();
   }
 
   // --- WatcherSink ---
 
-  connected(info: EngineInfo): void {
+  connected(info: EngineInfo, apiVersion: string): void {
     if (this.#engineId !== undefined && info.ID !== this.#engineId) {
       this.#log.warn(
         { before: this.#engineId, now: info.ID, engine: info.Name },
@@ -151,27 +171,22 @@ export class Bridge implements WatcherSink {
     this.#engineId = info.ID;
     clearTimeout(this.#offlineTimer);
     this.#offlineTimer = undefined;
-    if (this.#o.homeassistant.enabled) {
-      for (const m of hostDiscovery(this.#ctx, {
-        name: this.#o.topics.hostId,
-        engineVersion: info.ServerVersion,
-      })) {
-        this.#o.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
-      }
-    }
+    this.#aggregates.setHost(info, apiVersion);
     this.#o.publisher.setRetained(this.#o.topics.availability(), "online", PRIORITY.availability);
   }
 
   snapshot(records: ContainerRecord[]): void {
     this.#apply(applySnapshot(this.#containers, records));
-    this.#snapshotDone = true;
-    this.#scheduleCleanup();
+    this.#cleanup.snapshotApplied();
   }
 
   event(event: EngineEvent): void {
     if (this.#stopped) return;
-    this.#publishEvent(event);
+    const known = event.type === "container" ? this.#containers.get(event.name) : undefined;
+    const hidden = known !== undefined && !this.#published.has(known.name);
+    if (!hidden) this.#publishEvent(event);
     this.#apply(applyEvent(this.#containers, event));
+    if (!hidden && event.type === "container") this.#publishEntityEvent(event);
     // Only inspect knows the restart count; a start is when it may have changed.
     if (event.type === "container" && event.action === "start") this.#inspect(event.actorId);
   }
@@ -197,15 +212,22 @@ export class Bridge implements WatcherSink {
   #apply(reduction: Reduction): void {
     commitChanges(this.#containers, reduction.changes);
     for (const change of reduction.changes) this.#publishChange(change);
+    if (reduction.changes.length > 0) this.#aggregates.markDirty();
     if (reduction.inspect) this.#inspect(reduction.inspect.id);
   }
 
   #publishChange(change: Change): void {
     if (change.kind === "upsert") {
-      this.stats.stateChanges++;
-      this.#publishContainer(change.record);
+      if (this.#mirror(change.record)) {
+        this.stats.stateChanges++;
+        this.#publishContainer(change.record);
+      } else if (this.#published.has(change.record.name)) {
+        // Opted out (or its labels changed so): its entities go at once.
+        this.#removeNow(change.record.name);
+      }
       return;
     }
+    if (!this.#published.has(change.name)) return;
     if (change.reason === "rename") {
       this.#removeNow(change.name);
       return;
@@ -215,7 +237,6 @@ export class Bridge implements WatcherSink {
   }
 
   #publishContainer(record: ContainerRecord): void {
-    const { publisher, topics } = this.#o;
     const timer = this.#removalTimers.get(record.name);
     if (timer) {
       clearTimeout(timer);
@@ -225,34 +246,13 @@ export class Bridge implements WatcherSink {
         "container came back within the removal grace; entities kept",
       );
     }
-    if (this.#o.homeassistant.enabled) this.#announce(record);
-    publisher.setRetained(
-      topics.containerState(record.name),
+    this.#published.set(record.name, record.compose_project);
+    if (this.#o.homeassistant.enabled) this.#announcer.announce(record);
+    this.#o.publisher.setRetained(
+      this.#o.topics.containerState(record.name),
       JSON.stringify(publicState(record)),
       PRIORITY.state,
     );
-  }
-
-  #announce(record: ContainerRecord): void {
-    if (this.#suppressed.has(record.name)) return;
-    const keys = componentKeys(record, this.#ctx);
-    const key = `${record.image}\u0000${keys.join(",")}`;
-    const prev = this.#announced.get(record.name);
-    if (prev && prev.key === key) return;
-    const removed = prev
-      ? [...new Set([...prev.removed, ...prev.components.filter((k) => !keys.includes(k))])].filter(
-          (k) => !keys.includes(k),
-        )
-      : [];
-    const messages = containerDiscovery(this.#ctx, record, removed);
-    const topics = messages.map((m) => m.topic);
-    // Per-component discovery: a component that disappeared loses its own topic.
-    for (const old of prev?.topics ?? []) {
-      if (!topics.includes(old)) this.#o.publisher.clearRetained(old, PRIORITY.discovery);
-    }
-    for (const m of messages)
-      this.#o.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
-    this.#announced.set(record.name, { topics, components: keys, removed, key });
   }
 
   #scheduleRemoval(name: string): void {
@@ -265,16 +265,14 @@ export class Bridge implements WatcherSink {
   }
 
   #removeNow(name: string): void {
-    const { publisher, topics } = this.#o;
     const timer = this.#removalTimers.get(name);
     if (timer) clearTimeout(timer);
     this.#removalTimers.delete(name);
+    this.#published.delete(name);
     this.stats.removals++;
-    for (const topic of this.#announced.get(name)?.topics ?? [])
-      publisher.clearRetained(topic, PRIORITY.discovery);
-    this.#announced.delete(name);
-    this.#suppressed.delete(name);
-    publisher.clearRetained(topics.containerState(name), PRIORITY.state);
+    this.#announcer.remove(name);
+    this.#o.publisher.clearRetained(this.#o.topics.containerState(name), PRIORITY.state);
+    this.#aggregates.markDirty();
     this.#log.info({ container: name }, "container removed; entities cleared");
   }
 
@@ -293,6 +291,23 @@ export class Bridge implements WatcherSink {
     this.stats.eventsPublished++;
     this.#o.publisher.publishEvent(
       this.#o.topics.event(event.type, event.action),
+      JSON.stringify(payload),
+    );
+  }
+
+  /** Fires the container's Home Assistant event entity for lifecycle events. */
+  #publishEntityEvent(event: EngineEvent): void {
+    const ha = this.#o.homeassistant;
+    if (!ha.enabled || (ha.entities && !ha.entities.includes("events"))) return;
+    const type = event.action === "health_status" ? event.detail : event.action;
+    if (!EVENT_ENTITY_TYPES.has(type) || !this.#published.has(event.name)) return;
+    const payload: Record<string, unknown> = { event_type: type };
+    if (event.attributes.exitCode !== undefined)
+      payload.exit_code = Number(event.attributes.exitCode);
+    if (event.attributes.signal !== undefined) payload.signal = event.attributes.signal;
+    if (event.action === "health_status") payload.health = event.detail;
+    this.#o.publisher.publishEvent(
+      this.#o.topics.containerEvents(event.name),
       JSON.stringify(payload),
     );
   }
@@ -333,82 +348,5 @@ export class Bridge implements WatcherSink {
     this.#birthTimer = setTimeout(() => {
       this.#o.publisher.republish([PRIORITY.availability, PRIORITY.discovery, PRIORITY.state]);
     }, delay);
-  }
-
-  // --- start-up cleanup of stale retained messages ---
-
-  #cleanupFilters(): string[] {
-    const filters = [this.#o.topics.allContainerStates()];
-    if (this.#o.homeassistant.enabled) filters.push(...this.#o.topics.discoveryWildcards());
-    return filters;
-  }
-
-  #onRetainedSeen(topic: string, payload: Buffer, retained: boolean): void {
-    if (payload.length === 0) {
-      this.#onDiscoveryCleared(topic);
-      return;
-    }
-    const seen = this.#seenRetained;
-    if (!seen || !retained) return;
-    const text = payload.toString();
-    if (topic.endsWith("/state")) {
-      seen.add(topic);
-      return;
-    }
-    if (this.#o.topics.ownDeviceOf(topic) && isOwnDiscoveryPayload(this.#ctx, text))
-      seen.add(topic);
-  }
-
-  #scheduleCleanup(): void {
-    if (this.#seenRetained === undefined || !this.#snapshotDone || this.#subscribedAt === undefined)
-      return;
-    clearTimeout(this.#cleanupTimer);
-    const wait = Math.max(0, this.#subscribedAt + (this.#o.cleanupSettleMs ?? 2000) - Date.now());
-    this.#cleanupTimer = setTimeout(() => this.#cleanup(), wait);
-  }
-
-  #cleanup(): void {
-    const seen = this.#seenRetained;
-    if (!seen || this.#stopped) return;
-    this.#seenRetained = undefined;
-    // Discovery stays subscribed, to notice Home Assistant deleting a device; states do not echo.
-    this.#o.publisher.unsubscribe(this.#o.topics.allContainerStates());
-    let cleared = 0;
-    for (const topic of seen) {
-      if (this.#isWanted(topic)) continue;
-      this.#o.publisher.clearRetained(
-        topic,
-        topic.endsWith("/state") ? PRIORITY.state : PRIORITY.discovery,
-      );
-      cleared++;
-    }
-    if (cleared > 0)
-      this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
-  }
-
-  /**
-   * An empty config on a discovery topic we hold was not sent by us (our own clears are no longer
-   * held when they echo): Home Assistant deleted the device. Respect that: stop announcing it until
-   * the container is gone for good or the bridge restarts.
-   */
-  #onDiscoveryCleared(topic: string): void {
-    if (!this.#o.topics.ownDeviceOf(topic) || this.#o.publisher.retained(topic) === undefined)
-      return;
-    for (const [name, announced] of this.#announced) {
-      if (!announced.topics.includes(topic)) continue;
-      this.#suppressed.add(name);
-      for (const t of announced.topics) this.#o.publisher.forget(t);
-      this.#announced.delete(name);
-      this.#log.info(
-        { container: name },
-        "Home Assistant deleted this container's device; not announcing it again until the container is removed or the bridge restarts",
-      );
-      return;
-    }
-  }
-
-  /** Wanted: the bridge holds a retained payload for it (live, or within its removal grace). */
-  #isWanted(topic: string): boolean {
-    return this.#o.publisher.retained(topic) !== undefined;
   }
 }

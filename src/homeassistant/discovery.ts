@@ -1,6 +1,9 @@
-// Pure mappers from container records to Home Assistant discovery messages. Every topic and id
-// comes from Topics, so removal always clears exactly what was announced.
+// Pure mappers from the model to Home Assistant discovery messages: one device per container,
+// per Compose stack and per host. Every topic and id comes from Topics, so removal always clears
+// exactly what was announced.
 import type { ContainerRecord } from "../state/model.js";
+import { containerEntitySpecs, type EntityGroup } from "./entities.js";
+import { LABELS } from "./labels.js";
 import { ORIGIN_NAME, type Topics } from "./topics.js";
 
 export type DiscoveryMode = "device" | "component";
@@ -10,6 +13,10 @@ export interface DiscoveryContext {
   mode: DiscoveryMode;
   /** The bridge's version, for the origin block. */
   version: string;
+  /** Entity groups to announce for containers (default: all). */
+  groups?: ReadonlySet<EntityGroup>;
+  /** Container devices hang below their Compose stack's device (default true). */
+  stacks?: boolean;
 }
 
 export interface DiscoveryMessage {
@@ -18,83 +25,44 @@ export interface DiscoveryMessage {
   payload: Record<string, unknown>;
 }
 
-interface ComponentConfig {
-  /** Key in `components` and suffix of unique and entity ids. */
+/** One entity: its key in `components` (and id suffix), platform and config. */
+export interface Component {
   key: string;
   platform: string;
   config: Record<string, unknown>;
 }
 
-const RUNNING_TEMPLATE = "{{ 'ON' if value_json.running else 'OFF' }}";
-// Unknown (None) unless the container runs: a stopped or starting container is neither.
-const HEALTH_TEMPLATE =
-  "{% if value_json.running and value_json.health == 'unhealthy' %}ON" +
-  "{% elif value_json.running and value_json.health == 'healthy' %}OFF{% else %}None{% endif %}";
+const ALL_GROUPS: ReadonlySet<EntityGroup> = new Set<EntityGroup>([
+  "running",
+  "health",
+  "status",
+  "started",
+  "exit_code",
+  "restart_count",
+  "image",
+  "oom_killed",
+  "events",
+]);
 
 function origin(ctx: DiscoveryContext): Record<string, unknown> {
   return { name: ORIGIN_NAME, sw_version: ctx.version };
 }
 
-function containerComponents(ctx: DiscoveryContext, record: ContainerRecord): ComponentConfig[] {
-  const deviceId = ctx.topics.containerDeviceId(record.name);
-  const stateTopic = ctx.topics.containerState(record.name);
-  const entity = (
-    platform: string,
-    key: string,
-    config: Record<string, unknown>,
-  ): ComponentConfig => ({
-    key,
-    platform,
-    config: {
-      platform,
-      ...config,
-      unique_id: ctx.topics.uniqueId(deviceId, key),
-      default_entity_id: ctx.topics.defaultEntityId(platform, record.name, key),
-      state_topic: stateTopic,
-      json_attributes_topic: stateTopic,
-    },
-  });
-  const list = [
-    entity("binary_sensor", "running", {
-      name: "Running",
-      device_class: "running",
-      value_template: RUNNING_TEMPLATE,
-    }),
-  ];
-  if (record.healthcheck !== null || record.health !== "none") {
-    list.push(
-      entity("binary_sensor", "health", {
-        name: "Health",
-        device_class: "problem",
-        value_template: HEALTH_TEMPLATE,
-      }),
-    );
-  }
-  return list;
-}
-
-/** The discovery component keys a container's config holds (to notice one disappearing). */
-export function componentKeys(record: ContainerRecord, ctx: DiscoveryContext): string[] {
-  return containerComponents(ctx, record).map((c) => c.key);
-}
-
-function assemble(
+/** Builds a device's discovery: one device message, or one message per component. */
+export function assemble(
   ctx: DiscoveryContext,
   deviceId: string,
   device: Record<string, unknown>,
-  components: ComponentConfig[],
-  removedKeys: readonly string[],
+  components: readonly Component[],
+  removed: readonly Component[],
   availability: boolean,
 ): DiscoveryMessage[] {
   const shared = availability ? { availability: [{ topic: ctx.topics.availability() }] } : {};
   if (ctx.mode === "device") {
     const cmps: Record<string, unknown> = {};
-    for (const c of components) {
-      const { platform: _p, ...rest } = c.config;
-      cmps[c.key] = { platform: c.platform, ...rest };
-    }
+    for (const c of components) cmps[c.key] = { platform: c.platform, ...c.config };
     // A component dropped from a device is removed by sending it with its platform only.
-    for (const key of removedKeys) cmps[key] = { platform: "binary_sensor" };
+    for (const c of removed) cmps[c.key] = { platform: c.platform };
     return [
       {
         topic: ctx.topics.deviceDiscovery(deviceId),
@@ -102,68 +70,59 @@ function assemble(
       },
     ];
   }
-  return components.map((c) => {
-    const { platform: _p, ...rest } = c.config;
+  return components.map((c) => ({
+    topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
+    payload: { ...c.config, device, origin: origin(ctx), ...shared, qos: 1 },
+  }));
+}
+
+/** The device a container hangs below: its Compose stack's, or the host's. */
+export function parentDeviceId(ctx: DiscoveryContext, record: ContainerRecord): string {
+  if ((ctx.stacks ?? true) && record.compose_project) {
+    return ctx.topics.stackDeviceId(record.compose_project);
+  }
+  return ctx.topics.hostDeviceId();
+}
+
+/** The components of a container's device, for the enabled entity groups. */
+export function containerComponents(ctx: DiscoveryContext, record: ContainerRecord): Component[] {
+  const deviceId = ctx.topics.containerDeviceId(record.name);
+  const stateTopic = ctx.topics.containerState(record.name);
+  const icon = record.labels[LABELS.icon];
+  return containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => {
+    const topics = spec.eventTopic
+      ? { state_topic: ctx.topics.containerEvents(record.name) }
+      : { state_topic: stateTopic, json_attributes_topic: stateTopic };
     return {
-      topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
-      payload: { ...rest, device, origin: origin(ctx), ...shared, qos: 1 },
+      key: spec.key,
+      platform: spec.platform,
+      config: {
+        ...spec.config,
+        unique_id: ctx.topics.uniqueId(deviceId, spec.key),
+        default_entity_id: ctx.topics.defaultEntityId(spec.platform, record.name, spec.key),
+        ...topics,
+      },
     };
   });
 }
 
-/** Discovery for one container: a device linked to its host, with Running and (if any) Health. */
+/** Discovery for one container, with stubs removing components it no longer has. */
 export function containerDiscovery(
   ctx: DiscoveryContext,
   record: ContainerRecord,
-  removedKeys: readonly string[] = [],
+  removed: readonly Component[] = [],
 ): DiscoveryMessage[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
-  const device = {
-    identifiers: [deviceId],
-    name: record.name,
-    manufacturer: "Docker",
-    model: record.image || "container",
-    via_device: ctx.topics.hostDeviceId(),
-  };
-  return assemble(ctx, deviceId, device, containerComponents(ctx, record), removedKeys, true);
-}
-
-/** Topics to clear (empty retained payload) when a container's device goes away. */
-export function containerDiscoveryTopics(ctx: DiscoveryContext, record: ContainerRecord): string[] {
-  return containerDiscovery(ctx, record).map((m) => m.topic);
-}
-
-export interface HostInfo {
-  name: string;
-  engineVersion: string;
-}
-
-/** The host device: parent of every container device, with a connectivity sensor for the engine. */
-export function hostDiscovery(ctx: DiscoveryContext, host: HostInfo): DiscoveryMessage[] {
-  const deviceId = ctx.topics.hostDeviceId();
   const device: Record<string, unknown> = {
     identifiers: [deviceId],
-    name: host.name,
+    name: record.labels[LABELS.name] || record.name,
     manufacturer: "Docker",
-    model: "Docker Engine",
+    model: record.image || "container",
+    via_device: parentDeviceId(ctx, record),
   };
-  if (host.engineVersion) device.sw_version = host.engineVersion;
-  const engine: ComponentConfig = {
-    key: "engine",
-    platform: "binary_sensor",
-    config: {
-      platform: "binary_sensor",
-      name: "Engine",
-      device_class: "connectivity",
-      unique_id: ctx.topics.uniqueId(deviceId, "engine"),
-      default_entity_id: ctx.topics.defaultEntityId("binary_sensor", host.name, "engine"),
-      // The availability topic itself: the sensor shows the link, rather than going unavailable.
-      state_topic: ctx.topics.availability(),
-      payload_on: "online",
-      payload_off: "offline",
-    },
-  };
-  return assemble(ctx, deviceId, device, [engine], [], false);
+  const area = record.labels[LABELS.area];
+  if (area) device.suggested_area = area;
+  return assemble(ctx, deviceId, device, containerComponents(ctx, record), removed, true);
 }
 
 /** True when a retained discovery payload was published by this bridge for this host. */
@@ -171,12 +130,12 @@ export function isOwnDiscoveryPayload(ctx: DiscoveryContext, payload: string): b
   try {
     const data = JSON.parse(payload) as {
       origin?: { name?: unknown };
-      device?: { identifiers?: unknown; via_device?: unknown };
+      device?: { identifiers?: unknown };
     };
     if (data.origin?.name !== ORIGIN_NAME) return false;
     const host = ctx.topics.hostDeviceId();
     const ids = Array.isArray(data.device?.identifiers) ? data.device.identifiers : [];
-    return data.device?.via_device === host || ids.includes(host);
+    return ids.some((id) => id === host || (typeof id === "string" && id.startsWith(`${host}__`)));
   } catch {
     return false;
   }

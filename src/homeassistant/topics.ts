@@ -35,6 +35,29 @@ export class Topics {
     return `${this.#s.baseTopic}/${this.#s.hostId}/containers/+/state`;
   }
 
+  /** Non-retained lifecycle events of one container, for its Home Assistant event entity. */
+  containerEvents(name: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/event`;
+  }
+
+  /** Retained counts and versions of the host. */
+  hostState(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/state`;
+  }
+
+  stackState(project: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/stacks/${sanitiseId(project)}/state`;
+  }
+
+  allStackStates(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/stacks/+/state`;
+  }
+
+  /** Compose stack device: two `__` joins, which no container device id has. */
+  stackDeviceId(project: string): string {
+    return `dmb_${this.#s.hostId}__${sanitiseId(project)}__stack`;
+  }
+
   event(type: string, action: string): string {
     return `${this.#s.baseTopic}/${this.#s.hostId}/events/${sanitiseId(type)}/${sanitiseId(action)}`;
   }

@@ -33,7 +33,17 @@ describe("start-up", () => {
     expect(state("probe-unhealthy")).toMatchObject({ status: "running", health: "unhealthy" });
 
     const healthy = JSON.parse(retained.get(device(h, "probe-healthy")) ?? "null");
-    expect(Object.keys(healthy.components)).toEqual(["running", "health"]);
+    expect(Object.keys(healthy.components)).toEqual([
+      "running",
+      "health",
+      "status",
+      "started",
+      "exit_code",
+      "restart_count",
+      "image",
+      "oom_killed",
+      "events",
+    ]);
     expect(healthy.device).toEqual({
       identifiers: ["dmb_test__probe-healthy"],
       name: "probe-healthy",
@@ -42,7 +52,8 @@ describe("start-up", () => {
       via_device: "dmb_test",
     });
     const sleeper = JSON.parse(retained.get(device(h, "probe-sleeper")) ?? "null");
-    expect(Object.keys(sleeper.components)).toEqual(["running"]);
+    expect(Object.keys(sleeper.components)).not.toContain("health");
+    expect(Object.keys(sleeper.components)).toContain("running");
     expect(retained.get(topics.deviceDiscovery(topics.hostDeviceId()))).toContain(
       '"device_class":"connectivity"',
     );
@@ -160,7 +171,7 @@ describe("Home Assistant and lifecycle", () => {
     await rec.publish("homeassistant/status", "online");
     await rec.waitFor(
       "all states again",
-      () => rec.messages.filter((m) => m.topic.endsWith("/state")).length === 4,
+      () => rec.messages.filter((m) => m.topic.endsWith("/state")).length === 5,
     );
     const kinds = rec.messages
       .filter((m) => m.topic !== "homeassistant/status")
@@ -171,11 +182,12 @@ describe("Home Assistant and lifecycle", () => {
             ? "discovery"
             : "state",
       );
-    // The host and four containers: availability, then every discovery config, then every state.
+    // The host and four containers: availability, then every discovery config, then every state
+    // (four containers and the host's counts).
     expect(kinds).toEqual([
       "availability",
       ...Array(5).fill("discovery"),
-      ...Array(4).fill("state"),
+      ...Array(5).fill("state"),
     ]);
   });
 

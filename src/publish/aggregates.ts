@@ -1,0 +1,99 @@
+// Host and Compose stack devices: their counts are recomputed once per burst of changes (not per
+// event), and a stack disappears only when none of its containers is left or within its grace.
+import type { EngineInfo } from "../docker/schemas.js";
+import {
+  type HostInfo,
+  hostDiscovery,
+  hostState,
+  stackDiscovery,
+  stackState,
+} from "../homeassistant/aggregates.js";
+import type { DiscoveryContext } from "../homeassistant/discovery.js";
+import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
+import type { ContainerRecord } from "../state/model.js";
+
+export interface AggregateDeps {
+  ctx: DiscoveryContext;
+  publisher: Publisher;
+  discovery: boolean;
+  stacks: boolean;
+  /** The mirrored containers now. */
+  records: () => Iterable<ContainerRecord>;
+  /** Compose projects of containers waiting out their removal grace. */
+  pendingProjects: () => Iterable<string>;
+}
+
+export class Aggregates {
+  readonly #d: AggregateDeps;
+  #host: HostInfo | undefined;
+  readonly #stacks = new Set<string>();
+  #scheduled: NodeJS.Immediate | undefined;
+
+  constructor(deps: AggregateDeps) {
+    this.#d = deps;
+  }
+
+  setHost(info: EngineInfo, apiVersion: string): void {
+    this.#host = { name: this.#d.ctx.topics.hostId, engineVersion: info.ServerVersion, apiVersion };
+    if (this.#d.discovery) {
+      for (const m of hostDiscovery(this.#d.ctx, this.#host)) {
+        this.#d.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
+      }
+    }
+    this.markDirty();
+  }
+
+  /** Something changed; recompute once the current burst of events has been applied. */
+  markDirty(): void {
+    this.#scheduled ??= setImmediate(() => {
+      this.#scheduled = undefined;
+      this.flush();
+    });
+  }
+
+  stop(): void {
+    if (this.#scheduled) clearImmediate(this.#scheduled);
+    this.#scheduled = undefined;
+  }
+
+  flush(): void {
+    const { publisher, ctx } = this.#d;
+    const records = [...this.#d.records()];
+    if (this.#host) {
+      publisher.setRetained(
+        ctx.topics.hostState(),
+        JSON.stringify(hostState(records, this.#host)),
+        PRIORITY.state,
+      );
+    }
+    if (!this.#d.stacks) return;
+    const byProject = new Map<string, ContainerRecord[]>();
+    for (const r of records) {
+      if (!r.compose_project) continue;
+      const list = byProject.get(r.compose_project) ?? [];
+      list.push(r);
+      byProject.set(r.compose_project, list);
+    }
+    for (const [project, members] of byProject) {
+      if (!this.#stacks.has(project) && this.#d.discovery) {
+        for (const m of stackDiscovery(ctx, project)) {
+          publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
+        }
+      }
+      this.#stacks.add(project);
+      publisher.setRetained(
+        ctx.topics.stackState(project),
+        JSON.stringify(stackState(project, members)),
+        PRIORITY.state,
+      );
+    }
+    const pending = new Set(this.#d.pendingProjects());
+    for (const project of [...this.#stacks]) {
+      if (byProject.has(project) || pending.has(project)) continue;
+      this.#stacks.delete(project);
+      for (const m of stackDiscovery(ctx, project))
+        publisher.clearRetained(m.topic, PRIORITY.discovery);
+      publisher.clearRetained(ctx.topics.stackState(project), PRIORITY.state);
+    }
+  }
+}

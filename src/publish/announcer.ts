@@ -1,0 +1,93 @@
+// Container discovery: announces a container's device when what it depends on changes, removes
+// exactly what was announced, and stops announcing a device a user deleted in Home Assistant.
+import type { Logger } from "pino";
+import {
+  type Component,
+  containerComponents,
+  containerDiscovery,
+  type DiscoveryContext,
+} from "../homeassistant/discovery.js";
+import { LABELS } from "../homeassistant/labels.js";
+import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
+import type { ContainerRecord } from "../state/model.js";
+
+interface Announced {
+  /** Discovery topics last published for the container. */
+  topics: string[];
+  components: Component[];
+  /** Components dropped since first announced, kept as removal stubs. */
+  removed: Component[];
+  /** What the discovery payload depends on; recomputed only when this changes. */
+  key: string;
+}
+
+export class Announcer {
+  readonly #ctx: DiscoveryContext;
+  readonly #publisher: Publisher;
+  readonly #log: Logger;
+  readonly #announced = new Map<string, Announced>();
+  /** Containers whose device a user deleted in Home Assistant. */
+  readonly #suppressed = new Set<string>();
+
+  constructor(deps: { ctx: DiscoveryContext; publisher: Publisher; log: Logger }) {
+    this.#ctx = deps.ctx;
+    this.#publisher = deps.publisher;
+    this.#log = deps.log;
+  }
+
+  has(name: string): boolean {
+    return this.#announced.has(name);
+  }
+
+  announce(record: ContainerRecord): void {
+    if (this.#suppressed.has(record.name)) return;
+    const components = containerComponents(this.#ctx, record);
+    const keys = components.map((c) => c.key);
+    const labels = [LABELS.name, LABELS.area, LABELS.icon].map((l) => record.labels[l] ?? "");
+    const key = [record.image, record.compose_project ?? "", ...keys, ...labels].join("\u0000");
+    const prev = this.#announced.get(record.name);
+    if (prev && prev.key === key) return;
+    const removed = [...(prev?.removed ?? []), ...(prev?.components ?? [])].filter(
+      (c, i, all) => !keys.includes(c.key) && all.findIndex((o) => o.key === c.key) === i,
+    );
+    const messages = containerDiscovery(this.#ctx, record, removed);
+    const topics = messages.map((m) => m.topic);
+    // Per-component discovery: a component that disappeared loses its own topic.
+    for (const old of prev?.topics ?? []) {
+      if (!topics.includes(old)) this.#publisher.clearRetained(old, PRIORITY.discovery);
+    }
+    for (const m of messages) {
+      this.#publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
+    }
+    this.#announced.set(record.name, { topics, components, removed, key });
+  }
+
+  /** Clears every discovery topic announced for the container. */
+  remove(name: string): void {
+    for (const topic of this.#announced.get(name)?.topics ?? []) {
+      this.#publisher.clearRetained(topic, PRIORITY.discovery);
+    }
+    this.#announced.delete(name);
+    this.#suppressed.delete(name);
+  }
+
+  /**
+   * An empty config on a discovery topic we hold was not sent by us (our own clears are no longer
+   * held when they echo): Home Assistant deleted the device. Respect that until the container is
+   * removed for good or the bridge restarts.
+   */
+  onConfigCleared(topic: string): void {
+    if (this.#publisher.retained(topic) === undefined) return;
+    for (const [name, announced] of this.#announced) {
+      if (!announced.topics.includes(topic)) continue;
+      this.#suppressed.add(name);
+      for (const t of announced.topics) this.#publisher.forget(t);
+      this.#announced.delete(name);
+      this.#log.info(
+        { container: name },
+        "Home Assistant deleted this container's device; not announcing it again until the container is removed or the bridge restarts",
+      );
+      return;
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// Start-up cleanup: retained messages this bridge published for this host in an earlier run, for
+// containers or stacks that no longer exist, are cleared once the first snapshot is in. Nothing
+// another program published is touched.
+import type { Logger } from "pino";
+import { type DiscoveryContext, isOwnDiscoveryPayload } from "../homeassistant/discovery.js";
+import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
+
+export class StaleCleanup {
+  readonly #ctx: DiscoveryContext;
+  readonly #publisher: Publisher;
+  readonly #log: Logger;
+  readonly #settleMs: number;
+  readonly #discovery: boolean;
+  /** Retained topics of ours seen; undefined once the cleanup has run. */
+  #seen: Set<string> | undefined = new Set();
+  #snapshotDone = false;
+  #subscribedAt: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: {
+    ctx: DiscoveryContext;
+    publisher: Publisher;
+    log: Logger;
+    settleMs: number;
+    discovery: boolean;
+  }) {
+    this.#ctx = deps.ctx;
+    this.#publisher = deps.publisher;
+    this.#log = deps.log;
+    this.#settleMs = deps.settleMs;
+    this.#discovery = deps.discovery;
+  }
+
+  /** State wildcards, watched only until the cleanup has run (they would echo every publish). */
+  stateFilters(): string[] {
+    return [this.#ctx.topics.allContainerStates(), this.#ctx.topics.allStackStates()];
+  }
+
+  /** Discovery wildcards, watched for good (Home Assistant may delete a device at any time). */
+  discoveryFilters(): string[] {
+    return this.#discovery ? this.#ctx.topics.discoveryWildcards() : [];
+  }
+
+  get done(): boolean {
+    return this.#seen === undefined;
+  }
+
+  seen(topic: string, payload: string, retained: boolean): void {
+    if (!this.#seen || !retained || payload === "") return;
+    if (topic.endsWith("/state")) this.#seen.add(topic);
+    else if (this.#ctx.topics.ownDeviceOf(topic) && isOwnDiscoveryPayload(this.#ctx, payload))
+      this.#seen.add(topic);
+  }
+
+  connected(): void {
+    if (this.done) return;
+    this.#subscribedAt = Date.now();
+    this.#schedule();
+  }
+
+  snapshotApplied(): void {
+    this.#snapshotDone = true;
+    this.#schedule();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+
+  #schedule(): void {
+    if (this.done || !this.#snapshotDone || this.#subscribedAt === undefined) return;
+    clearTimeout(this.#timer);
+    const wait = Math.max(0, this.#subscribedAt + this.#settleMs - Date.now());
+    this.#timer = setTimeout(() => this.#run(), wait);
+  }
+
+  #run(): void {
+    const seen = this.#seen;
+    if (!seen) return;
+    this.#seen = undefined;
+    for (const filter of this.stateFilters()) this.#publisher.unsubscribe(filter);
+    let cleared = 0;
+    for (const topic of seen) {
+      // Wanted: the bridge holds a retained payload for it (live, or within its removal grace).
+      if (this.#publisher.retained(topic) !== undefined) continue;
+      this.#publisher.clearRetained(
+        topic,
+        topic.endsWith("/state") ? PRIORITY.state : PRIORITY.discovery,
+      );
+      cleared++;
+    }
+    if (cleared > 0)
+      this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
+  }
+}
