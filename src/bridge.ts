@@ -44,6 +44,8 @@ export interface BridgeOptions {
   };
   removalGraceMs: number;
   publishHealthcheckExec: boolean;
+  /** Which events go to the events topics (default: all). */
+  eventFilter?: (type: string, action: string) => boolean;
   /** Which containers are mirrored; default: all but opted-out and Compose one-off containers. */
   mirror?: (record: ContainerRecord) => boolean;
   /** A lost engine shows `offline` only if it stays lost this long (no flap on a quick reconnect). */
@@ -278,6 +280,7 @@ export class Bridge implements WatcherSink {
 
   #publishEvent(event: EngineEvent): void {
     if (!this.#o.publishHealthcheckExec && this.#isHealthcheckExec(event)) return;
+    if (this.#o.eventFilter && !this.#o.eventFilter(event.type, event.action)) return;
     const payload = {
       type: event.type,
       action: event.action,

@@ -30,6 +30,8 @@ export interface WatcherOptions {
   watchdogMs?: number;
   maxLineBytes?: number;
   inspectConcurrency?: number;
+  /** The `/events` filters (exact on the engine); the same apply to the stall check. */
+  filters?: Record<string, string[]>;
 }
 
 export interface WatcherStats {
@@ -39,7 +41,7 @@ export interface WatcherStats {
 }
 
 export class EngineWatcher {
-  readonly #o: Required<Omit<WatcherOptions, "api" | "sink" | "log">> & WatcherOptions;
+  readonly #o: Required<Omit<WatcherOptions, "api" | "sink" | "log" | "filters">> & WatcherOptions;
   readonly #log: Logger;
   #abort = new AbortController();
   #stopped = false;
@@ -117,7 +119,8 @@ export class EngineWatcher {
     const apiVersion = await api.negotiate(signal);
     const info = await api.info(signal);
     const since = this.#lastTimeNano ? sinceParam(this.#lastTimeNano) : undefined;
-    const body = await api.events(since ? { since, signal } : { signal });
+    const filters = this.#o.filters ?? {};
+    const body = await api.events(since ? { since, signal, filters } : { signal, filters });
 
     // Events arriving while the snapshot is taken wait here, then apply after it, in order.
     let buffer: EngineEvent[] | undefined = [];
@@ -257,7 +260,11 @@ export class EngineWatcher {
     const timer = setTimeout(() => abort.abort(), 2000);
     const splitter = new LineSplitter(this.#o.maxLineBytes);
     try {
-      const body = await this.#o.api.events({ since: sinceParam(last), signal: abort.signal });
+      const body = await this.#o.api.events({
+        since: sinceParam(last),
+        signal: abort.signal,
+        filters: this.#o.filters ?? {},
+      });
       for await (const chunk of body) {
         for (const piece of splitter.push(chunk)) {
           if (piece.kind !== "line") continue;
