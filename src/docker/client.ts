@@ -12,7 +12,9 @@ import {
   containerInspectSchema,
   containerListSchema,
   type EngineInfo,
+  type EngineVersion,
   infoSchema,
+  versionSchema,
 } from "./schemas.js";
 
 /** Newest API version this bridge knows; older engines are spoken to in their own version. */
@@ -137,6 +139,11 @@ export class DockerClient implements DockerApi {
     return this.#getJson("/info", infoSchema, signal);
   }
 
+  /** `/version`: the engine's release and API range (for `--check`). */
+  async version(signal?: AbortSignal): Promise<EngineVersion> {
+    return this.#getJson("/version", versionSchema, signal);
+  }
+
   async listContainers(signal?: AbortSignal): Promise<ContainerSummary[]> {
     return this.#getJson("/containers/json?all=1", containerListSchema, signal);
   }
@@ -210,7 +217,8 @@ export class DockerClient implements DockerApi {
         method: "GET",
         headers: { ...this.#endpoint.headers, accept: "application/json" },
         signal: opts.signal ?? null,
-        headersTimeout: this.#requestTimeoutMs,
+        // A buffering proxy (Portainer) may hold a stream's headers back until data flows.
+        headersTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
         bodyTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
       });
     } catch (err: unknown) {

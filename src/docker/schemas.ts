@@ -65,6 +65,8 @@ export const infoSchema = z.object({
   ID: z.string().default(""),
   Name: z.string().default(""),
   ServerVersion: z.string().default(""),
+  /** The engine's clock, RFC 3339 with nanoseconds. */
+  SystemTime: z.string().optional(),
 });
 export type EngineInfo = z.infer<typeof infoSchema>;
 
@@ -73,3 +75,4 @@ export const versionSchema = z.object({
   ApiVersion: z.string(),
   MinAPIVersion: z.string().optional(),
 });
+export type EngineVersion = z.infer<typeof versionSchema>;

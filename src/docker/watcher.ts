@@ -10,6 +10,17 @@ import { type EngineEvent, parseEventLine, sinceParam } from "./events.js";
 import { LineSplitter } from "./line-splitter.js";
 import type { EngineInfo } from "./schemas.js";
 
+/** The engine's `SystemTime` (RFC 3339 with nanoseconds) as a `since` value, if it has one. */
+export function engineClock(systemTime: string | undefined): string | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(
+    systemTime ?? "",
+  );
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(ms)) return undefined;
+  return `${Math.floor(ms / 1000)}.${(m[2] ?? "").padEnd(9, "0").slice(0, 9)}`;
+}
+
 export interface WatcherSink {
   /** The engine answered; `info` is its /info. Called on every (re)connect before the snapshot. */
   connected(info: EngineInfo, apiVersion: string): void;
@@ -118,9 +129,16 @@ export class EngineWatcher {
     const signal = this.#abort.signal;
     const apiVersion = await api.negotiate(signal);
     const info = await api.info(signal);
-    const since = this.#lastTimeNano ? sinceParam(this.#lastTimeNano) : undefined;
+    const resumed = this.#lastTimeNano !== undefined;
+    // Resume after the last event seen; on a first connection, from the engine's own clock before
+    // the snapshot. Either way nothing between the snapshot and the stream is lost, and the
+    // snapshot need not wait for the stream's headers (a buffering proxy may hold them back).
+    const since = this.#lastTimeNano
+      ? sinceParam(this.#lastTimeNano)
+      : engineClock(info.SystemTime);
     const filters = this.#o.filters ?? {};
-    const body = await api.events(since ? { since, signal, filters } : { signal, filters });
+    const opening = api.events(since ? { since, signal, filters } : { signal, filters });
+    if (!since) await opening;
 
     // Events arriving while the snapshot is taken wait here, then apply after it, in order.
     let buffer: EngineEvent[] | undefined = [];
@@ -129,9 +147,11 @@ export class EngineWatcher {
       else sink.event(event);
     };
     let lastData = Date.now();
-    const reading = this.#read(body, deliver, () => {
-      lastData = Date.now();
-    });
+    const reading = opening.then((body) =>
+      this.#read(body, deliver, () => {
+        lastData = Date.now();
+      }),
+    );
     // Handled here so a failure during the snapshot is not an unhandled rejection; the race
     // below still sees it.
     reading.catch(() => undefined);
@@ -151,7 +171,7 @@ export class EngineWatcher {
           engine: info.Name,
           apiVersion,
           containers: snapshot.length,
-          resumed: since !== undefined,
+          resumed,
         },
         "following engine events",
       );
