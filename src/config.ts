@@ -5,7 +5,16 @@ import { extname } from "node:path";
 import convict from "convict";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.js";
+import { ENTITY_GROUPS, type EntityGroup } from "./homeassistant/entities.js";
 import { isCleanId } from "./homeassistant/ids.js";
+
+/** The entity groups of `homeassistant.entities` ("running, health" -> ["running", "health"]). */
+export function parseEntityGroups(value: string): EntityGroup[] {
+  return value
+    .split(",")
+    .map((g) => g.trim())
+    .filter((g) => g !== "") as EntityGroup[];
+}
 
 const BOOLEAN_WORDS: Record<string, boolean> = {
   true: true,
@@ -70,6 +79,19 @@ convict.addFormats({
       }
       if (!["mqtt:", "mqtts:", "tcp:", "ssl:", "tls:", "ws:", "wss:"].includes(url.protocol)) {
         throw new Error("must use mqtt://, mqtts://, tcp://, ssl://, ws:// or wss://");
+      }
+    },
+  },
+  "entity-groups": {
+    validate(value: unknown) {
+      assertString(value);
+      const unknown = parseEntityGroups(value).filter(
+        (g) => !(ENTITY_GROUPS as readonly string[]).includes(g),
+      );
+      if (unknown.length > 0) {
+        throw new Error(
+          `unknown entity group ${unknown.join(", ")}; known: ${ENTITY_GROUPS.join(", ")}`,
+        );
       }
     },
   },
@@ -268,6 +290,20 @@ export const configSchema = {
       env: "HA_REPUBLISH_DELAY_SECONDS",
       arg: "ha-republish-delay-seconds",
     },
+    entities: {
+      doc: `Entity groups announced per container, comma-separated: ${ENTITY_GROUPS.join(", ")}`,
+      format: "entity-groups",
+      default: ENTITY_GROUPS.join(","),
+      env: "HA_ENTITIES",
+      arg: "ha-entities",
+    },
+    stacks: {
+      doc: "A device per Compose project, parent of its containers' devices",
+      format: "strict-boolean",
+      default: true,
+      env: "HA_STACKS",
+      arg: "ha-stacks",
+    },
   },
   host: {
     id: {
@@ -303,6 +339,29 @@ export const configSchema = {
       default: "info" as (typeof LOG_LEVELS)[number],
       env: "LOG_LEVEL",
       arg: "log-level",
+    },
+    format: {
+      doc: "'json': one JSON object a line; 'pretty': human-readable; 'auto': pretty when stdout is a terminal",
+      format: ["json", "pretty", "auto"],
+      default: "auto" as "json" | "pretty" | "auto",
+      env: "LOG_FORMAT",
+      arg: "log-format",
+    },
+  },
+  http: {
+    port: {
+      doc: "Port of the HTTP server for /healthz, /readyz and /metrics. 0: no HTTP server",
+      format: "port",
+      default: 0,
+      env: "HTTP_PORT",
+      arg: "http-port",
+    },
+    host: {
+      doc: "Address the HTTP server listens on",
+      format: String,
+      default: "0.0.0.0",
+      env: "HTTP_HOST",
+      arg: "http-host",
     },
   },
 };

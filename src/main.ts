@@ -1,41 +1,28 @@
 #!/usr/bin/env node
 // Composition root: configuration -> logger -> service; signals and exit codes.
 // Exit 0 after a clean stop, 1 on a fatal error, 2 on invalid configuration.
-import { configKeys, loadConfig } from "./config.js";
+import { parseCliArgs, runCommand } from "./cli.js";
+import { loadConfig } from "./config.js";
 import { ConfigError, describeError } from "./errors.js";
 import { createLogger } from "./log.js";
 import { type Service, startService } from "./service.js";
-import { VERSION } from "./version.js";
 
 const STOP_TIMEOUT_MS = 5000;
 
-function printHelp(): void {
-  const lines = [
-    `docker-mqtt-bridge ${VERSION}: mirrors Docker containers and events into MQTT and Home Assistant.`,
-    "",
-    "Usage: docker-mqtt-bridge [--config FILE] [--<option> VALUE ...]",
-    "",
-    "Options (flag, environment variable, config key):",
-    ...configKeys().map((k) => `  --${k.arg.padEnd(30)} ${k.env.padEnd(30)} ${k.key}`),
-    `  --${"config".padEnd(30)} ${"CONFIG_FILE".padEnd(30)} a YAML or JSON file`,
-  ];
-  process.stdout.write(`${lines.join("\n")}\n`);
-}
-
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes("--help") || argv.includes("-h")) {
-    printHelp();
-    return;
-  }
-  if (argv.includes("--version")) {
-    process.stdout.write(`${VERSION}\n`);
-    return;
-  }
-
+  let request: ReturnType<typeof parseCliArgs>;
   let loaded: ReturnType<typeof loadConfig>;
   try {
-    loaded = loadConfig({ argv, env: process.env });
+    request = parseCliArgs(process.argv.slice(2));
+    if (request.mode !== "run") {
+      const io = {
+        out: (text: string) => process.stdout.write(text),
+        err: (text: string) => process.stderr.write(text),
+      };
+      // Exit at once: a check's sockets are closed, but their timers need not hold us.
+      process.exit(await runCommand(request, process.env, io));
+    }
+    loaded = loadConfig({ argv: request.configArgv, env: process.env });
   } catch (err: unknown) {
     if (err instanceof ConfigError) {
       process.stderr.write(`docker-mqtt-bridge: ${err.message}\n`);
@@ -44,7 +31,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const { config } = loaded;
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, undefined, config.log.format);
 
   const startup = new AbortController();
   let service: Service | undefined;

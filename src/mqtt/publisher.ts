@@ -27,7 +27,21 @@ export interface PublisherOptions {
   reconnectMaxMs?: number;
   tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
   log: Logger;
+  /** Told of every publish that settled (for metrics). */
+  observer?: PublishObserver;
 }
+
+export type PublishKind = "availability" | "discovery" | "state" | "event";
+
+export interface PublishObserver {
+  /**
+   * A publish settled. `seconds`: for events, from publishEvent() to the broker taking the message;
+   * for retained messages, from the send to the broker's acknowledgement.
+   */
+  settled(kind: PublishKind, ok: boolean, seconds: number): void;
+}
+
+const KIND_OF_PRIORITY: readonly PublishKind[] = ["availability", "discovery", "state"];
 
 export interface PublisherStats {
   published: number;
@@ -69,7 +83,7 @@ export class MqttPublisher implements Publisher {
   /** What the broker has acknowledged from us since the current connection began. */
   readonly #sent = new Map<string, string>();
   readonly #dirty: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
-  #events: { topic: string; payload: string }[] = [];
+  #events: { topic: string; payload: string; at: number }[] = [];
   #inFlight = 0;
   #connected = false;
   #stopping = false;
@@ -170,7 +184,7 @@ export class MqttPublisher implements Publisher {
       this.stats.eventsDropped++;
       return;
     }
-    this.#events.push({ topic, payload });
+    this.#events.push({ topic, payload, at: performance.now() });
     this.#flush();
   }
 
@@ -298,7 +312,7 @@ export class MqttPublisher implements Publisher {
       }
       const event = this.#events.shift();
       if (!event) return;
-      this.#send(client, event.topic, event.payload, false);
+      this.#send(client, event.topic, event.payload, false, event.at);
     }
   }
 
@@ -313,7 +327,13 @@ export class MqttPublisher implements Publisher {
     return undefined;
   }
 
-  #send(client: MqttClient, topic: string, payload: string, retain: boolean): void {
+  #send(
+    client: MqttClient,
+    topic: string,
+    payload: string,
+    retain: boolean,
+    since = performance.now(),
+  ): void {
     this.#inFlight++;
     let settled = false;
     const settle = (err?: unknown) => {
@@ -321,6 +341,11 @@ export class MqttPublisher implements Publisher {
       settled = true;
       clearTimeout(timer);
       this.#inFlight--;
+      this.#opts.observer?.settled(
+        retain ? (KIND_OF_PRIORITY[this.#priority.get(topic) ?? 2] ?? "state") : "event",
+        !err,
+        (performance.now() - since) / 1000,
+      );
       if (err) {
         this.stats.publishFailures++;
         this.#log.warn({ topic, err: describeError(err) }, "MQTT publish failed");
