@@ -161,6 +161,13 @@ export class Bridge implements WatcherSink {
     this.#aggregates.stop();
   }
 
+  /** Clears everything published for this host: for an engine that is no longer followed. */
+  retire(): void {
+    for (const name of [...this.#published.keys()]) this.#removeNow(name);
+    this.#aggregates.retire();
+    this.#o.publisher.clearRetained(this.#o.topics.availability(), PRIORITY.availability);
+  }
+
   // --- WatcherSink ---
 
   connected(info: EngineInfo, apiVersion: string): void {

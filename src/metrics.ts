@@ -76,6 +76,13 @@ export class Metrics implements PublishObserver {
     this.#engines.push(view);
   }
 
+  /** Stops reporting an engine that is no longer followed. */
+  removeEngine(host: string): void {
+    const at = this.#engines.findIndex((e) => e.host === host);
+    if (at !== -1) this.#engines.splice(at, 1);
+    this.#lastEventAt.delete(host);
+  }
+
   setBroker(view: BrokerView): void {
     this.#broker = view;
   }

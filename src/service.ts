@@ -1,30 +1,34 @@
-// Wires one running bridge from a validated Config: broker (external or embedded), engine client,
-// publisher with its last will, the bridge and the watcher; and stops them in reverse order.
-import { randomBytes } from "node:crypto";
+// Wires the running service from a validated Config: HTTP server, broker (external or embedded),
+// one runtime per engine (configured, or Portainer's environments); stops them in reverse order.
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
-import { Bridge } from "./bridge.js";
-import { type Config, parseEntityGroups } from "./config.js";
-import { DockerClient, endpointFromDockerHost } from "./docker/client.js";
+import type { Bridge } from "./bridge.js";
+import { type Config, configSchema } from "./config.js";
+import { DockerClient, type EngineEndpoint, endpointFromDockerHost } from "./docker/client.js";
+import { PortainerClient } from "./docker/portainer.js";
 import type { EngineInfo } from "./docker/schemas.js";
-import { EngineWatcher } from "./docker/watcher.js";
+import type { EngineWatcher } from "./docker/watcher.js";
+import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
 import { ConfigError, describeError } from "./errors.js";
 import { sanitiseId } from "./homeassistant/ids.js";
-import { Topics } from "./homeassistant/topics.js";
 import { type HttpServer, type Readiness, startHttpServer } from "./http/server.js";
 import { Metrics } from "./metrics.js";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./mqtt/embedded-broker.js";
-import { MqttPublisher, type PublisherOptions, redactBroker } from "./mqtt/publisher.js";
+import { type MqttPublisher, type PublisherOptions, redactBroker } from "./mqtt/publisher.js";
+import { PortainerSupervisor } from "./portainer-supervisor.js";
 import { VERSION } from "./version.js";
 
 export interface Service {
-  bridge: Bridge;
-  publisher: MqttPublisher;
-  watcher: EngineWatcher;
-  hostId: string;
+  /** Every engine followed now (Portainer environments come and go). */
+  readonly engines: readonly EngineRuntime[];
+  /** The first engine's parts, for the common single-engine case. */
+  readonly bridge: Bridge;
+  readonly publisher: MqttPublisher;
+  readonly watcher: EngineWatcher;
+  readonly hostId: string;
+  /** Where the first engine is, without secrets. */
+  readonly engine: string;
   brokerUrl: string;
-  /** Where the engine is, without secrets. */
-  engine: string;
   /** The HTTP server for /healthz, /readyz and /metrics, when http.port (or options.http) is set. */
   http?: HttpServer;
   metrics?: Metrics;
@@ -89,24 +93,67 @@ async function firstContact(
   }
 }
 
-/** The bridge itself: engine client, publisher, bridge and watcher, with their own stop(). */
+/** The engines given by configuration: `engines`, plus docker.host when it applies. */
+function configuredEngines(config: Config): { id: string; endpoint: EngineEndpoint }[] {
+  const list = config.engines.map((e) => ({
+    id: e.id,
+    endpoint: endpointFromDockerHost(e.host, {
+      tlsVerify: e.tls_verify ?? false,
+      certPath: e.cert_path ?? "",
+    }),
+  }));
+  // With `engines` or Portainer set, docker.host counts only when given explicitly.
+  const explicit = config.docker.host !== configSchema.docker.host.default || config.host.id !== "";
+  if (list.length === 0 ? config.portainer.url === "" || explicit : explicit) {
+    const endpoint = endpointFromDockerHost(config.docker.host, {
+      tlsVerify: config.docker.tls_verify,
+      certPath: config.docker.cert_path,
+    });
+    list.unshift({ id: config.host.id, endpoint });
+  }
+  return list;
+}
+
+function portainerKey(config: Config): string {
+  const file = config.portainer.api_key_file;
+  if (file === "") return config.portainer.api_key;
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (err: unknown) {
+    throw new ConfigError(
+      `portainer.api_key_file: ${file} cannot be read: ${(err as Error).message}`,
+      {
+        code: "CONFIG_FILE_UNREADABLE",
+        cause: err,
+      },
+    );
+  }
+}
+
+/** The bridge itself: broker, one runtime per engine, Portainer's environments; stop() in reverse. */
 async function startPipeline(
   config: Config,
   log: Logger,
   options: ServiceOptions,
   metrics: Metrics | undefined,
 ): Promise<Service> {
-  const docker = new DockerClient(
-    endpointFromDockerHost(config.docker.host, {
-      tlsVerify: config.docker.tls_verify,
-      certPath: config.docker.cert_path,
-    }),
-  );
+  const tls = mqttTls(config);
+  const apiKey = config.portainer.url ? portainerKey(config) : "";
   const reconnectMaxMs = config.docker.reconnect_max_seconds * 1000;
-  let hostId = config.host.id;
-  if (hostId === "") {
-    const info = await firstContact(docker, log, reconnectMaxMs, options.signal);
-    hostId = sanitiseId(info.Name || "docker");
+  const configured = configuredEngines(config);
+  // An engine without an id is named after the engine itself: wait for its first answer.
+  const specs: { spec: EngineSpec; client?: DockerClient }[] = [];
+  for (const e of configured) {
+    if (e.id !== "") {
+      specs.push({ spec: { hostId: e.id, endpoint: e.endpoint } });
+      continue;
+    }
+    const client = new DockerClient(e.endpoint);
+    const info = await firstContact(client, log, reconnectMaxMs, options.signal);
+    specs.push({
+      spec: { hostId: sanitiseId(info.Name || "docker"), endpoint: e.endpoint },
+      client,
+    });
   }
 
   let embedded: EmbeddedBroker | undefined;
@@ -122,76 +169,91 @@ async function startPipeline(
     log.info({ broker: brokerUrl }, "no mqtt.url set: serving an embedded MQTT broker");
   }
 
-  const topics = new Topics({
-    baseTopic: config.mqtt.base_topic,
-    hostId,
-    discoveryPrefix: config.homeassistant.prefix,
-  });
-  const publisher = new MqttPublisher({
-    url: brokerUrl,
-    clientId:
-      config.mqtt.client_id || `docker-mqtt-bridge_${hostId}_${randomBytes(3).toString("hex")}`,
-    username: config.mqtt.username,
-    password: config.mqtt.password,
-    will: { topic: topics.availability(), payload: "offline" },
-    publishTimeoutMs: config.mqtt.publish_timeout_seconds * 1000,
-    protocolVersion: config.mqtt.protocol_version,
-    tls: mqttTls(config),
-    log: log.child({ module: "mqtt" }),
-    ...(metrics ? { observer: metrics } : {}),
-  });
-  const bridge = new Bridge({
-    topics,
-    publisher,
-    inspect: (id) => docker.inspectContainer(id),
-    log: log.child({ module: "bridge", host: hostId }),
-    version: VERSION,
-    homeassistant: {
-      enabled: config.homeassistant.enabled,
-      mode: config.homeassistant.discovery_mode,
-      statusTopic: config.homeassistant.status_topic,
-      republishDelayMs: config.homeassistant.republish_delay_seconds * 1000,
-      entities: parseEntityGroups(config.homeassistant.entities),
-      stacks: config.homeassistant.stacks,
-    },
-    removalGraceMs: config.removal.grace_seconds * 1000,
-    publishHealthcheckExec: config.events.healthcheck_exec,
+  const single = specs.length === 1 && config.portainer.url === "";
+  const timings = {
     ...(options.offlineDelayMs !== undefined ? { offlineDelayMs: options.offlineDelayMs } : {}),
     ...(options.cleanupSettleMs !== undefined ? { cleanupSettleMs: options.cleanupSettleMs } : {}),
-  });
-  const watcher = new EngineWatcher({
-    api: docker,
-    sink: metrics ? metrics.instrument(hostId, bridge) : bridge,
-    log: log.child({ module: "engine", host: hostId }),
-    reconnectMaxMs,
     ...(options.watchdogMs !== undefined ? { watchdogMs: options.watchdogMs } : {}),
     ...(options.reconnectBaseMs !== undefined ? { reconnectBaseMs: options.reconnectBaseMs } : {}),
+  };
+  const startEngine = (spec: EngineSpec, client?: DockerClient): EngineRuntime => {
+    const runtime = new EngineRuntime({
+      spec,
+      config,
+      brokerUrl,
+      mqttTls: tls,
+      log,
+      metrics,
+      timings,
+      clientIdSuffix: !single,
+      ...(client ? { client } : {}),
+    });
+    runtime.start();
+    metrics?.addEngine({ host: spec.hostId, watcher: runtime.watcher, bridge: runtime.bridge });
+    return runtime;
+  };
+  const fixed = specs.map((s) => startEngine(s.spec, s.client));
+
+  let portainer: PortainerClient | undefined;
+  let supervisor: PortainerSupervisor | undefined;
+  if (config.portainer.url !== "") {
+    portainer = new PortainerClient({
+      url: config.portainer.url,
+      apiKey,
+      tls: { rejectUnauthorized: config.portainer.reject_unauthorized },
+    });
+    supervisor = new PortainerSupervisor({
+      client: portainer,
+      selection: config.portainer.environments,
+      refreshMs: config.portainer.refresh_seconds * 1000,
+      log: log.child({ module: "portainer" }),
+      reservedIds: new Set(fixed.map((r) => r.hostId)),
+      startEngine: (spec) => startEngine(spec),
+      retireEngine: async (runtime) => {
+        metrics?.removeEngine(runtime.hostId);
+        await runtime.retire();
+      },
+      stopEngine: (runtime) => runtime.stop(),
+    });
+    await supervisor.start();
+  }
+  const engines = (): EngineRuntime[] => [...fixed, ...(supervisor?.runtimes ?? [])];
+  metrics?.setBroker({
+    get stats() {
+      const sum = { published: 0, publishFailures: 0, eventsDropped: 0, reconnects: 0 };
+      for (const r of engines()) {
+        for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += r.publisher.stats[k];
+      }
+      return sum;
+    },
+    get connected() {
+      const list = engines();
+      return list.length > 0 && list.every((r) => r.publisher.connected);
+    },
   });
 
-  publisher.start();
-  bridge.start();
-  watcher.start();
-  metrics?.addEngine({ host: hostId, watcher, bridge });
-  metrics?.setBroker(publisher);
   const summary = setInterval(
     () => {
-      log.debug(
-        {
-          engine: { connected: watcher.connected, ...watcher.stats },
-          mqtt: { connected: publisher.connected, ...publisher.stats },
-          bridge: { containers: bridge.containers.size, ...bridge.stats },
-        },
-        "summary",
-      );
+      for (const r of engines()) {
+        log.debug(
+          {
+            host: r.hostId,
+            engine: { connected: r.watcher.connected, ...r.watcher.stats },
+            mqtt: { connected: r.publisher.connected, ...r.publisher.stats },
+            bridge: { containers: r.bridge.containers.size, ...r.bridge.stats },
+          },
+          "summary",
+        );
+      }
     },
     options.summaryIntervalMs ?? 5 * 60_000,
   );
   summary.unref();
   log.info(
     {
-      engine: docker.describe(),
+      engines: fixed.map((r) => ({ host: r.hostId, engine: r.engine })),
+      portainer: portainer?.describe(),
       broker: redactBroker(brokerUrl),
-      host: hostId,
       baseTopic: config.mqtt.base_topic,
       discovery: config.homeassistant.enabled ? config.homeassistant.prefix : "off",
       version: VERSION,
@@ -199,19 +261,36 @@ async function startPipeline(
     "docker-mqtt-bridge started",
   );
 
+  const first = (): EngineRuntime => {
+    const runtime = engines()[0];
+    if (!runtime) throw new Error("no engine is followed yet");
+    return runtime;
+  };
   return {
-    bridge,
-    publisher,
-    watcher,
-    hostId,
+    get engines() {
+      return engines();
+    },
+    get bridge() {
+      return first().bridge;
+    },
+    get publisher() {
+      return first().publisher;
+    },
+    get watcher() {
+      return first().watcher;
+    },
+    get hostId() {
+      return first().hostId;
+    },
+    get engine() {
+      return first().engine;
+    },
     brokerUrl,
-    engine: docker.describe(),
     async stop() {
       clearInterval(summary);
-      await watcher.stop();
-      bridge.stop();
-      await publisher.stop([{ topic: topics.availability(), payload: "offline" }]);
-      await docker.close();
+      await supervisor?.stop();
+      await Promise.all(fixed.map((r) => r.stop()));
+      await portainer?.close();
       await embedded?.close();
     },
   };
@@ -268,18 +347,20 @@ function readiness(config: Config, metrics: Metrics, service: Service | undefine
       reason: "waiting for the engine's first answer (host.id is not set)",
     };
   }
-  const age = metrics.lastEventAgeSeconds(service.hostId);
-  const engines = [
-    {
-      host: service.hostId,
-      endpoint: service.engine,
-      connected: service.watcher.connected,
-      containers: service.bridge.containers.size,
+  const engines = service.engines.map((r) => {
+    const age = metrics.lastEventAgeSeconds(r.hostId);
+    return {
+      host: r.hostId,
+      endpoint: r.engine,
+      connected: r.watcher.connected,
+      containers: r.bridge.containers.size,
       last_event_age_seconds: age === undefined ? null : Math.round(age * 1000) / 1000,
-    },
-  ];
-  const brokerConnected = service.publisher.connected;
+    };
+  });
+  const brokerConnected =
+    service.engines.length > 0 && service.engines.every((r) => r.publisher.connected);
   const down = [
+    ...(engines.length === 0 ? ["no engine yet"] : []),
     ...(brokerConnected ? [] : ["the MQTT broker"]),
     ...engines.filter((e) => !e.connected).map((e) => `engine ${e.host}`),
   ];

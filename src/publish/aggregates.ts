@@ -56,6 +56,21 @@ export class Aggregates {
     this.#scheduled = undefined;
   }
 
+  /** Clears the host's and every stack's discovery and state. */
+  retire(): void {
+    this.stop();
+    const { publisher, ctx } = this.#d;
+    for (const project of this.#stacks) {
+      for (const m of stackDiscovery(ctx, project))
+        publisher.clearRetained(m.topic, PRIORITY.discovery);
+      publisher.clearRetained(ctx.topics.stackState(project), PRIORITY.state);
+    }
+    this.#stacks.clear();
+    const host = this.#host ?? { name: ctx.topics.hostId, engineVersion: "", apiVersion: "" };
+    for (const m of hostDiscovery(ctx, host)) publisher.clearRetained(m.topic, PRIORITY.discovery);
+    publisher.clearRetained(ctx.topics.hostState(), PRIORITY.state);
+  }
+
   flush(): void {
     const { publisher, ctx } = this.#d;
     const records = [...this.#d.records()];

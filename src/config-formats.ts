@@ -1,0 +1,201 @@
+// Value formats of the configuration schema (registered once with convict): each validates, and
+// coerces what arrives as text from the environment or a flag.
+import convict from "convict";
+import { ENTITY_GROUPS, type EntityGroup } from "./homeassistant/entities.js";
+import { isCleanId } from "./homeassistant/ids.js";
+
+/** The entity groups of `homeassistant.entities` ("running, health" -> ["running", "health"]). */
+export function parseEntityGroups(value: string): EntityGroup[] {
+  return value
+    .split(",")
+    .map((g) => g.trim())
+    .filter((g) => g !== "") as EntityGroup[];
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = {
+  true: true,
+  false: false,
+  "1": true,
+  "0": false,
+  yes: true,
+  no: false,
+  on: true,
+  off: false,
+};
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+function assertString(value: unknown): asserts value is string {
+  if (typeof value !== "string") throw new Error("must be a string");
+}
+
+/** A list from text: comma-separated, blanks dropped. */
+function listFromText(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+function assertStringList(value: unknown): asserts value is string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw new Error("must be a list of strings (comma-separated in the environment)");
+  }
+}
+
+/** One engine of `engines`: an id and a DOCKER_HOST-style address. */
+export interface EngineEntry {
+  id: string;
+  host: string;
+  tls_verify?: boolean;
+  cert_path?: string;
+}
+
+const DOCKER_HOST_PATTERN = /^(unix|tcp|http|https):\/\/.+/;
+
+convict.addFormats({
+  "strict-boolean": {
+    validate(value: unknown) {
+      if (typeof value !== "boolean") throw new Error("must be true or false");
+    },
+    coerce(value: unknown) {
+      const word = String(value).trim().toLowerCase();
+      return word in BOOLEAN_WORDS ? BOOLEAN_WORDS[word] : value;
+    },
+  },
+  seconds: {
+    validate(value: unknown) {
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+        throw new Error("must be a number of seconds, 0 or more");
+      }
+    },
+    coerce(value: unknown) {
+      const text = String(value).trim();
+      return text !== "" && Number.isFinite(Number(text)) ? Number(text) : value;
+    },
+  },
+  "docker-host": {
+    validate(value: unknown) {
+      assertString(value);
+      if (!/^(unix|tcp|http|https):\/\/.+/.test(value)) {
+        throw new Error(
+          "must be unix:///path, tcp://host:port, http://host:port or https://host:port",
+        );
+      }
+      if (!value.startsWith("unix://")) new URL(value.replace(/^tcp:/, "http:"));
+    },
+  },
+  "mqtt-url": {
+    validate(value: unknown) {
+      assertString(value);
+      if (value === "") return;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new Error(
+          "must be a URL such as mqtt://host:1883 (or empty for the embedded broker)",
+        );
+      }
+      if (!["mqtt:", "mqtts:", "tcp:", "ssl:", "tls:", "ws:", "wss:"].includes(url.protocol)) {
+        throw new Error("must use mqtt://, mqtts://, tcp://, ssl://, ws:// or wss://");
+      }
+    },
+  },
+  "entity-groups": {
+    validate(value: unknown) {
+      assertString(value);
+      const unknown = parseEntityGroups(value).filter(
+        (g) => !(ENTITY_GROUPS as readonly string[]).includes(g),
+      );
+      if (unknown.length > 0) {
+        throw new Error(
+          `unknown entity group ${unknown.join(", ")}; known: ${ENTITY_GROUPS.join(", ")}`,
+        );
+      }
+    },
+  },
+  list: {
+    validate(value: unknown) {
+      assertStringList(value);
+    },
+    coerce: listFromText,
+  },
+  "name-patterns": {
+    validate(value: unknown) {
+      assertStringList(value);
+      for (const pattern of value) {
+        const regex = /^\/(.*)\/([a-z]*)$/.exec(pattern);
+        if (!regex) continue;
+        try {
+          new RegExp(regex[1] ?? "", regex[2]);
+        } catch (err: unknown) {
+          throw new Error(
+            `${pattern} is not a valid regular expression: ${(err as Error).message}`,
+          );
+        }
+      }
+    },
+    coerce: listFromText,
+  },
+  engines: {
+    validate(value: unknown) {
+      if (!Array.isArray(value)) throw new Error("must be a list of {id, host} entries");
+      const ids = new Set<string>();
+      value.forEach((entry: unknown, i) => {
+        const e = entry as Partial<EngineEntry> | null;
+        if (typeof e !== "object" || e === null) throw new Error(`entry ${i} must be a map`);
+        if (typeof e.id !== "string" || !isCleanId(e.id)) {
+          throw new Error(
+            `entry ${i}: id must be 1 to 64 characters from A-Z a-z 0-9 _ - (no '__')`,
+          );
+        }
+        if (ids.has(e.id)) throw new Error(`entry ${i}: id ${e.id} is used twice`);
+        ids.add(e.id);
+        if (typeof e.host !== "string" || !DOCKER_HOST_PATTERN.test(e.host)) {
+          throw new Error(
+            `entry ${i} (${e.id}): host must be unix://, tcp://, http:// or https://`,
+          );
+        }
+        const extra = Object.keys(e).filter(
+          (k) => !["id", "host", "tls_verify", "cert_path"].includes(k),
+        );
+        if (extra.length > 0)
+          throw new Error(`entry ${i} (${e.id}): unknown key ${extra.join(", ")}`);
+      });
+    },
+    coerce(value: unknown) {
+      if (typeof value !== "string") return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return value;
+      }
+    },
+  },
+  "host-id": {
+    validate(value: unknown) {
+      assertString(value);
+      if (value !== "" && !isCleanId(value)) {
+        throw new Error(
+          "must be 1 to 64 characters from A-Z a-z 0-9 _ -, start with a letter or digit, with no '__' and no trailing '_'",
+        );
+      }
+    },
+  },
+  "topic-path": {
+    validate(value: unknown) {
+      assertString(value);
+      if (
+        value === "" ||
+        /[+#]/.test(value) ||
+        value.includes("\u0000") ||
+        value.startsWith("/") ||
+        value.endsWith("/")
+      ) {
+        throw new Error("must be a non-empty MQTT topic without + # or a leading or trailing /");
+      }
+    },
+  },
+});

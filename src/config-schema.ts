@@ -1,0 +1,383 @@
+// The configuration schema: keys, defaults, environment variables, flags and documentation,
+// and the Config type derived from it, written once.
+
+import { type EngineEntry, LOG_LEVELS } from "./config-formats.js";
+import { ENTITY_GROUPS } from "./homeassistant/entities.js";
+
+export const configSchema = {
+  docker: {
+    host: {
+      doc: "Where the Docker Engine is: unix:///path, tcp://host:port, http:// or https://",
+      format: "docker-host",
+      default: "unix:///var/run/docker.sock",
+      env: "DOCKER_HOST",
+      arg: "docker-host",
+    },
+    tls_verify: {
+      doc: "Use TLS with the client certificate from docker.cert_path (tcp:// becomes https://)",
+      format: "strict-boolean",
+      default: false,
+      env: "DOCKER_TLS_VERIFY",
+      arg: "docker-tls-verify",
+    },
+    cert_path: {
+      doc: "Folder with ca.pem, cert.pem and key.pem for Docker over TLS",
+      format: String,
+      default: "",
+      env: "DOCKER_CERT_PATH",
+      arg: "docker-cert-path",
+    },
+    reconnect_max_seconds: {
+      doc: "Longest wait between attempts to reach a lost engine (capped exponential backoff)",
+      format: "seconds",
+      default: 30,
+      env: "DOCKER_RECONNECT_MAX_SECONDS",
+      arg: "docker-reconnect-max-seconds",
+    },
+  },
+  mqtt: {
+    url: {
+      doc: "The MQTT broker. Empty: an embedded broker serves on mqtt.embedded_port",
+      format: "mqtt-url",
+      default: "",
+      env: "MQTT_URL",
+      arg: "mqtt-url",
+      sensitive: false,
+    },
+    username: {
+      doc: "MQTT user name",
+      format: String,
+      default: "",
+      env: "MQTT_USERNAME",
+      arg: "mqtt-username",
+    },
+    password: {
+      doc: "MQTT password",
+      format: String,
+      default: "",
+      env: "MQTT_PASSWORD",
+      arg: "mqtt-password",
+      sensitive: true,
+    },
+    password_file: {
+      doc: "File holding the MQTT password (Docker secrets); overrides mqtt.password",
+      format: String,
+      default: "",
+      env: "MQTT_PASSWORD_FILE",
+      arg: "mqtt-password-file",
+    },
+    client_id: {
+      doc: "MQTT client id. Empty: docker-mqtt-bridge_<host id>_<random>",
+      format: String,
+      default: "",
+      env: "MQTT_CLIENT_ID",
+      arg: "mqtt-client-id",
+    },
+    base_topic: {
+      doc: "First level of every topic the bridge publishes",
+      format: "topic-path",
+      default: "docker",
+      env: "MQTT_BASE_TOPIC",
+      arg: "mqtt-base-topic",
+    },
+    embedded_port: {
+      doc: "Port of the embedded broker (used when mqtt.url is empty)",
+      format: "port",
+      default: 1883,
+      env: "MQTT_EMBEDDED_PORT",
+      arg: "mqtt-embedded-port",
+    },
+    embedded_host: {
+      doc: "Address the embedded broker listens on",
+      format: String,
+      default: "127.0.0.1",
+      env: "MQTT_EMBEDDED_HOST",
+      arg: "mqtt-embedded-host",
+    },
+    protocol_version: {
+      doc: "MQTT protocol version: 4 (3.1.1) or 5",
+      format: [4, 5],
+      default: 4 as 4 | 5,
+      env: "MQTT_PROTOCOL_VERSION",
+      arg: "mqtt-protocol-version",
+    },
+    ca_file: {
+      doc: "CA certificate file for mqtts:// (otherwise the system's CAs)",
+      format: String,
+      default: "",
+      env: "MQTT_CA_FILE",
+      arg: "mqtt-ca-file",
+    },
+    cert_file: {
+      doc: "Client certificate file for mqtts://",
+      format: String,
+      default: "",
+      env: "MQTT_CERT_FILE",
+      arg: "mqtt-cert-file",
+    },
+    key_file: {
+      doc: "Client key file for mqtts://",
+      format: String,
+      default: "",
+      env: "MQTT_KEY_FILE",
+      arg: "mqtt-key-file",
+    },
+    reject_unauthorized: {
+      doc: "Refuse a broker whose TLS certificate does not verify",
+      format: "strict-boolean",
+      default: true,
+      env: "MQTT_REJECT_UNAUTHORIZED",
+      arg: "mqtt-reject-unauthorized",
+    },
+    publish_timeout_seconds: {
+      doc: "How long a publish may wait for the broker before it counts as failed",
+      format: "seconds",
+      default: 10,
+      env: "MQTT_PUBLISH_TIMEOUT_SECONDS",
+      arg: "mqtt-publish-timeout-seconds",
+    },
+  },
+  homeassistant: {
+    enabled: {
+      doc: "Publish Home Assistant MQTT discovery",
+      format: "strict-boolean",
+      default: true,
+      env: "HA_DISCOVERY",
+      arg: "ha-discovery",
+    },
+    prefix: {
+      doc: "Home Assistant discovery prefix",
+      format: "topic-path",
+      default: "homeassistant",
+      env: "HA_DISCOVERY_PREFIX",
+      arg: "ha-discovery-prefix",
+    },
+    status_topic: {
+      doc: "Topic of Home Assistant's birth message; on 'online' everything is republished",
+      format: "topic-path",
+      default: "homeassistant/status",
+      env: "HA_STATUS_TOPIC",
+      arg: "ha-status-topic",
+    },
+    discovery_mode: {
+      doc: "'device': one config per device (HA 2024.12+); 'component': one config per entity",
+      format: ["device", "component"],
+      default: "device" as "device" | "component",
+      env: "HA_DISCOVERY_MODE",
+      arg: "ha-discovery-mode",
+    },
+    republish_delay_seconds: {
+      doc: "Upper bound of the random delay before republishing after Home Assistant's birth",
+      format: "seconds",
+      default: 3,
+      env: "HA_REPUBLISH_DELAY_SECONDS",
+      arg: "ha-republish-delay-seconds",
+    },
+    entities: {
+      doc: `Entity groups announced per container, comma-separated: ${ENTITY_GROUPS.join(", ")}`,
+      format: "entity-groups",
+      default: ENTITY_GROUPS.join(","),
+      env: "HA_ENTITIES",
+      arg: "ha-entities",
+    },
+    stacks: {
+      doc: "A device per Compose project, parent of its containers' devices",
+      format: "strict-boolean",
+      default: true,
+      env: "HA_STACKS",
+      arg: "ha-stacks",
+    },
+  },
+  host: {
+    id: {
+      doc: "Id of this Docker host in topics and unique ids. Empty: the engine's name, sanitised",
+      format: "host-id",
+      default: "",
+      env: "DOCKER_HOST_ID",
+      arg: "host-id",
+    },
+  },
+  removal: {
+    grace_seconds: {
+      doc: "How long a removed container's entities stay, so a Compose recreate keeps them",
+      format: "seconds",
+      default: 60,
+      env: "REMOVAL_GRACE_SECONDS",
+      arg: "removal-grace-seconds",
+    },
+  },
+  engines: {
+    doc: "More engines to follow, each {id, host[, tls_verify, cert_path]} (JSON in the environment). Set: docker.host is used only if given explicitly",
+    format: "engines",
+    default: [] as EngineEntry[],
+    env: "DOCKER_ENGINES",
+    arg: "engines",
+  },
+  portainer: {
+    url: {
+      doc: "Portainer's URL; its Docker environments are followed through its API",
+      format: String,
+      default: "",
+      env: "PORTAINER_URL",
+      arg: "portainer-url",
+    },
+    api_key: {
+      doc: "Portainer access token (X-API-Key)",
+      format: String,
+      default: "",
+      env: "PORTAINER_API_KEY",
+      arg: "portainer-api-key",
+      sensitive: true,
+    },
+    api_key_file: {
+      doc: "File holding the Portainer access token; overrides portainer.api_key",
+      format: String,
+      default: "",
+      env: "PORTAINER_API_KEY_FILE",
+      arg: "portainer-api-key-file",
+    },
+    environments: {
+      doc: "Environments to follow, by id or name; empty: every Docker environment (types 1, 2, 4)",
+      format: "list",
+      default: [] as string[],
+      env: "PORTAINER_ENVIRONMENTS",
+      arg: "portainer-environments",
+    },
+    refresh_seconds: {
+      doc: "How often the environment list is read again (environments added or removed)",
+      format: "seconds",
+      default: 60,
+      env: "PORTAINER_REFRESH_SECONDS",
+      arg: "portainer-refresh-seconds",
+    },
+    reject_unauthorized: {
+      doc: "Refuse a Portainer whose TLS certificate does not verify",
+      format: "strict-boolean",
+      default: true,
+      env: "PORTAINER_REJECT_UNAUTHORIZED",
+      arg: "portainer-reject-unauthorized",
+    },
+  },
+  filter: {
+    include: {
+      doc: "Only containers whose name matches one of these (glob, or /regex/)",
+      format: "name-patterns",
+      default: [] as string[],
+      env: "FILTER_INCLUDE",
+      arg: "filter-include",
+    },
+    exclude: {
+      doc: "Containers whose name matches one of these are not mirrored (glob, or /regex/)",
+      format: "name-patterns",
+      default: [] as string[],
+      env: "FILTER_EXCLUDE",
+      arg: "filter-exclude",
+    },
+    labels_include: {
+      doc: "Only containers with one of these labels (key or key=value)",
+      format: "list",
+      default: [] as string[],
+      env: "FILTER_LABELS_INCLUDE",
+      arg: "filter-labels-include",
+    },
+    labels_exclude: {
+      doc: "Containers with one of these labels (key or key=value) are not mirrored",
+      format: "list",
+      default: [] as string[],
+      env: "FILTER_LABELS_EXCLUDE",
+      arg: "filter-labels-exclude",
+    },
+    projects_include: {
+      doc: "Only containers of these Compose projects",
+      format: "list",
+      default: [] as string[],
+      env: "FILTER_PROJECTS_INCLUDE",
+      arg: "filter-projects-include",
+    },
+    projects_exclude: {
+      doc: "Containers of these Compose projects are not mirrored",
+      format: "list",
+      default: [] as string[],
+      env: "FILTER_PROJECTS_EXCLUDE",
+      arg: "filter-projects-exclude",
+    },
+    labelled_only: {
+      doc: "Only containers labelled docker-mqtt-bridge.enable=true are mirrored",
+      format: "strict-boolean",
+      default: false,
+      env: "FILTER_LABELLED_ONLY",
+      arg: "filter-labelled-only",
+    },
+    include_oneoff: {
+      doc: "Also mirror Compose one-off containers (docker compose run)",
+      format: "strict-boolean",
+      default: false,
+      env: "FILTER_INCLUDE_ONEOFF",
+      arg: "filter-include-oneoff",
+    },
+  },
+  events: {
+    types: {
+      doc: "Event types published on the events topics (container, image, network, volume...); empty: all",
+      format: "list",
+      default: [] as string[],
+      env: "EVENTS_TYPES",
+      arg: "events-types",
+    },
+    actions: {
+      doc: "Actions published on the events topics (start, die, health_status...); empty: all",
+      format: "list",
+      default: [] as string[],
+      env: "EVENTS_ACTIONS",
+      arg: "events-actions",
+    },
+    healthcheck_exec: {
+      doc: "Also publish the exec_* events of healthcheck probes (three per probe)",
+      format: "strict-boolean",
+      default: false,
+      env: "EVENTS_HEALTHCHECK_EXEC",
+      arg: "events-healthcheck-exec",
+    },
+  },
+  log: {
+    level: {
+      doc: "Log level",
+      format: LOG_LEVELS as unknown as string[],
+      default: "info" as (typeof LOG_LEVELS)[number],
+      env: "LOG_LEVEL",
+      arg: "log-level",
+    },
+    format: {
+      doc: "'json': one JSON object a line; 'pretty': human-readable; 'auto': pretty when stdout is a terminal",
+      format: ["json", "pretty", "auto"],
+      default: "auto" as "json" | "pretty" | "auto",
+      env: "LOG_FORMAT",
+      arg: "log-format",
+    },
+  },
+  http: {
+    port: {
+      doc: "Port of the HTTP server for /healthz, /readyz and /metrics. 0: no HTTP server",
+      format: "port",
+      default: 0,
+      env: "HTTP_PORT",
+      arg: "http-port",
+    },
+    host: {
+      doc: "Address the HTTP server listens on",
+      format: String,
+      default: "0.0.0.0",
+      env: "HTTP_HOST",
+      arg: "http-host",
+    },
+  },
+};
+
+type Schema = typeof configSchema;
+type Leaf = { default: unknown };
+type ValuesOf<S> = {
+  readonly [K in keyof S]: S[K] extends Leaf ? S[K]["default"] : ValuesOf<S[K]>;
+};
+
+/** The validated configuration; `mqtt.password` already holds the password file's content. */
+export type Config = ValuesOf<Schema>;

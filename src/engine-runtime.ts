@@ -1,0 +1,154 @@
+// One followed engine: its Engine API client, its own MQTT connection (whose last will is this
+// host's `offline`), its bridge and its watcher. Engines share nothing but the broker, so one
+// failing never stalls another, and a dead bridge process still marks every host offline.
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { Bridge, defaultMirror } from "./bridge.js";
+import { type Config, parseEntityGroups } from "./config.js";
+import { DockerClient, type EngineEndpoint } from "./docker/client.js";
+import { EngineWatcher } from "./docker/watcher.js";
+import { buildContainerFilter, buildEventFilter, engineEventFilters } from "./filter.js";
+import { Topics } from "./homeassistant/topics.js";
+import type { Metrics } from "./metrics.js";
+import { MqttPublisher, type PublisherOptions } from "./mqtt/publisher.js";
+import { VERSION } from "./version.js";
+
+export interface EngineSpec {
+  hostId: string;
+  endpoint: EngineEndpoint;
+}
+
+export interface RuntimeTimings {
+  offlineDelayMs?: number;
+  cleanupSettleMs?: number;
+  watchdogMs?: number;
+  reconnectBaseMs?: number;
+}
+
+export interface EngineRuntimeDeps {
+  spec: EngineSpec;
+  config: Config;
+  brokerUrl: string;
+  mqttTls: PublisherOptions["tls"];
+  log: Logger;
+  metrics?: Metrics | undefined;
+  timings?: RuntimeTimings;
+  /** An already negotiated client to reuse (the host id was read from it). */
+  client?: DockerClient;
+  /** Add the host id to a configured mqtt.client_id (several engines share one setting). */
+  clientIdSuffix?: boolean;
+}
+
+export class EngineRuntime {
+  readonly hostId: string;
+  readonly docker: DockerClient;
+  readonly topics: Topics;
+  readonly publisher: MqttPublisher;
+  readonly bridge: Bridge;
+  readonly watcher: EngineWatcher;
+
+  constructor(deps: EngineRuntimeDeps) {
+    const { config, spec, log, metrics } = deps;
+    const t = deps.timings ?? {};
+    this.hostId = spec.hostId;
+    this.docker = deps.client ?? new DockerClient(spec.endpoint);
+    this.topics = new Topics({
+      baseTopic: config.mqtt.base_topic,
+      hostId: spec.hostId,
+      discoveryPrefix: config.homeassistant.prefix,
+    });
+    // Two clients with one id would kick each other off the broker forever.
+    const clientId = config.mqtt.client_id
+      ? `${config.mqtt.client_id}${deps.clientIdSuffix ? `_${spec.hostId}` : ""}`
+      : `docker-mqtt-bridge_${spec.hostId}_${randomBytes(3).toString("hex")}`;
+    this.publisher = new MqttPublisher({
+      url: deps.brokerUrl,
+      clientId,
+      username: config.mqtt.username,
+      password: config.mqtt.password,
+      will: { topic: this.topics.availability(), payload: "offline" },
+      publishTimeoutMs: config.mqtt.publish_timeout_seconds * 1000,
+      protocolVersion: config.mqtt.protocol_version,
+      ...(deps.mqttTls ? { tls: deps.mqttTls } : {}),
+      log: log.child({ module: "mqtt", host: spec.hostId }),
+      ...(metrics ? { observer: metrics } : {}),
+    });
+    const f = config.filter;
+    const filterConfigured =
+      f.include.length + f.exclude.length + f.labels_include.length + f.labels_exclude.length > 0 ||
+      f.projects_include.length + f.projects_exclude.length > 0 ||
+      f.labelled_only ||
+      f.include_oneoff;
+    const eventSettings = { types: config.events.types, actions: config.events.actions };
+    this.bridge = new Bridge({
+      topics: this.topics,
+      publisher: this.publisher,
+      inspect: (id) => this.docker.inspectContainer(id),
+      log: log.child({ module: "bridge", host: spec.hostId }),
+      version: VERSION,
+      homeassistant: {
+        enabled: config.homeassistant.enabled,
+        mode: config.homeassistant.discovery_mode,
+        statusTopic: config.homeassistant.status_topic,
+        republishDelayMs: config.homeassistant.republish_delay_seconds * 1000,
+        entities: parseEntityGroups(config.homeassistant.entities),
+        stacks: config.homeassistant.stacks,
+      },
+      removalGraceMs: config.removal.grace_seconds * 1000,
+      publishHealthcheckExec: config.events.healthcheck_exec,
+      mirror: filterConfigured
+        ? buildContainerFilter({
+            include: f.include,
+            exclude: f.exclude,
+            labelsInclude: f.labels_include,
+            labelsExclude: f.labels_exclude,
+            projectsInclude: f.projects_include,
+            projectsExclude: f.projects_exclude,
+            labelledOnly: f.labelled_only,
+            includeOneoff: f.include_oneoff,
+          })
+        : defaultMirror,
+      eventFilter: buildEventFilter(eventSettings),
+      ...(t.offlineDelayMs !== undefined ? { offlineDelayMs: t.offlineDelayMs } : {}),
+      ...(t.cleanupSettleMs !== undefined ? { cleanupSettleMs: t.cleanupSettleMs } : {}),
+    });
+    this.watcher = new EngineWatcher({
+      api: this.docker,
+      sink: metrics ? metrics.instrument(spec.hostId, this.bridge) : this.bridge,
+      log: log.child({ module: "engine", host: spec.hostId }),
+      reconnectMaxMs: config.docker.reconnect_max_seconds * 1000,
+      filters: engineEventFilters(eventSettings),
+      ...(t.watchdogMs !== undefined ? { watchdogMs: t.watchdogMs } : {}),
+      ...(t.reconnectBaseMs !== undefined ? { reconnectBaseMs: t.reconnectBaseMs } : {}),
+    });
+  }
+
+  /** Where the engine is, without secrets. */
+  get engine(): string {
+    return this.docker.describe();
+  }
+
+  start(): void {
+    this.publisher.start();
+    this.bridge.start();
+    this.watcher.start();
+  }
+
+  /** Stops following; this host's availability is left `offline`. */
+  async stop(): Promise<void> {
+    await this.watcher.stop();
+    this.bridge.stop();
+    await this.publisher.stop([{ topic: this.topics.availability(), payload: "offline" }]);
+    await this.docker.close();
+  }
+
+  /** Stops following and clears everything this host published (an engine that went away). */
+  async retire(): Promise<void> {
+    await this.watcher.stop();
+    this.bridge.retire();
+    this.bridge.stop();
+    await this.publisher.drain(5000);
+    await this.publisher.stop();
+    await this.docker.close();
+  }
+}
