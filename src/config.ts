@@ -106,7 +106,8 @@ function sourceOf(
 
 /** Strips user:password from anything that looks like a URL, so no error line leaks a secret. */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s"]*@/gi, "$1***@");
+  // Up to the last `@` of the address: a password may itself hold `@` or `/`.
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s"]*@/gi, "$1***@");
 }
 
 export interface LoadedConfig {

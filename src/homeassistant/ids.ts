@@ -37,6 +37,7 @@ export function sanitiseId(name: string): string {
 export function entitySlug(name: string): string {
   const slug = name
     .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "_")
     .replace(/^_+|_+$/g, "")

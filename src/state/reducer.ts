@@ -197,6 +197,10 @@ export function applyInspect(containers: ContainerMap, inspect: ContainerInspect
   const current = containers.get(record.name);
   // An answer about a container that has since been replaced under the same name is stale.
   if (current && current.id !== record.id) return NOTHING;
+  // So is one naming a container by a name it had before a rename the model already applied.
+  if (!current) {
+    for (const other of containers.values()) if (other.id === record.id) return NOTHING;
+  }
   if (current) {
     // Keep what events already told us more precisely (times to the nanosecond, health after
     // the inspect was sent); take what only inspect knows.
@@ -249,6 +253,8 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
   if (name === "") return NOTHING;
 
   if (event.action === "rename") {
+    // Already applied (a replay after a reconnect): the container has this name now.
+    if (containers.get(name)?.id === event.actorId) return NOTHING;
     const oldName = (event.attributes.oldName ?? "").replace(/^\//, "");
     const old = containers.get(oldName);
     const known = old !== undefined && old.id === event.actorId;
