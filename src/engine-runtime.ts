@@ -6,9 +6,9 @@ import type { Logger } from "pino";
 import { Bridge, defaultMirror } from "./bridge.js";
 import { type Config, parseEntityGroups } from "./config.js";
 import { DockerClient, type EngineEndpoint } from "./docker/client.js";
-import { EngineWatcher } from "./docker/watcher.js";
 import { buildContainerFilter, buildEventFilter, engineEventFilters } from "./filter.js";
 import { Topics } from "./homeassistant/topics.js";
+import { DockerEvents } from "./lib/docker-events.js";
 import type { Metrics } from "./metrics.js";
 import { MqttPublisher, type PublisherOptions } from "./mqtt/publisher.js";
 import { VERSION } from "./version.js";
@@ -45,7 +45,8 @@ export class EngineRuntime {
   readonly topics: Topics;
   readonly publisher: MqttPublisher;
   readonly bridge: Bridge;
-  readonly watcher: EngineWatcher;
+  /** The engine's event stream (the library client); `connected` and `stats` for health. */
+  readonly watcher: DockerEvents;
 
   constructor(deps: EngineRuntimeDeps) {
     const { config, spec, log, metrics } = deps;
@@ -112,14 +113,17 @@ export class EngineRuntime {
       ...(t.offlineDelayMs !== undefined ? { offlineDelayMs: t.offlineDelayMs } : {}),
       ...(t.cleanupSettleMs !== undefined ? { cleanupSettleMs: t.cleanupSettleMs } : {}),
     });
-    this.watcher = new EngineWatcher({
-      api: this.docker,
+    // The bridge follows its engine through the library's events client, like any user would.
+    this.watcher = new DockerEvents({
+      client: this.docker,
       sink: metrics ? metrics.instrument(spec.hostId, this.bridge) : this.bridge,
-      log: log.child({ module: "engine", host: spec.hostId }),
-      reconnectMaxMs: config.docker.reconnect_max_seconds * 1000,
+      logger: log.child({ module: "engine", host: spec.hostId }),
       filters: engineEventFilters(eventSettings),
+      reconnect: {
+        maxMs: config.docker.reconnect_max_seconds * 1000,
+        ...(t.reconnectBaseMs !== undefined ? { baseMs: t.reconnectBaseMs } : {}),
+      },
       ...(t.watchdogMs !== undefined ? { watchdogMs: t.watchdogMs } : {}),
-      ...(t.reconnectBaseMs !== undefined ? { reconnectBaseMs: t.reconnectBaseMs } : {}),
     });
   }
 
@@ -131,12 +135,13 @@ export class EngineRuntime {
   start(): void {
     this.publisher.start();
     this.bridge.start();
-    this.watcher.start();
+    // Resolves at the first snapshot; the watcher keeps trying until then, so nothing to await.
+    this.watcher.connect().catch(() => undefined);
   }
 
   /** Stops following; this host's availability is left `offline`. */
   async stop(): Promise<void> {
-    await this.watcher.stop();
+    await this.watcher.close();
     this.bridge.stop();
     await this.publisher.stop([{ topic: this.topics.availability(), payload: "offline" }]);
     await this.docker.close();
@@ -144,7 +149,7 @@ export class EngineRuntime {
 
   /** Stops following and clears everything this host published (an engine that went away). */
   async retire(): Promise<void> {
-    await this.watcher.stop();
+    await this.watcher.close();
     this.bridge.retire();
     this.bridge.stop();
     await this.publisher.drain(5000);

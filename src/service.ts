@@ -7,11 +7,11 @@ import { type Config, configSchema } from "./config.js";
 import { DockerClient, type EngineEndpoint, endpointFromDockerHost } from "./docker/client.js";
 import { PortainerClient } from "./docker/portainer.js";
 import type { EngineInfo } from "./docker/schemas.js";
-import type { EngineWatcher } from "./docker/watcher.js";
 import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
 import { ConfigError, describeError } from "./errors.js";
 import { sanitiseId } from "./homeassistant/ids.js";
 import { type HttpServer, type Readiness, startHttpServer } from "./http/server.js";
+import type { DockerEvents } from "./lib/docker-events.js";
 import { Metrics } from "./metrics.js";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./mqtt/embedded-broker.js";
 import { type MqttPublisher, type PublisherOptions, redactBroker } from "./mqtt/publisher.js";
@@ -24,7 +24,7 @@ export interface Service {
   /** The first engine's parts, for the common single-engine case. */
   readonly bridge: Bridge;
   readonly publisher: MqttPublisher;
-  readonly watcher: EngineWatcher;
+  readonly watcher: DockerEvents;
   readonly hostId: string;
   /** Where the first engine is, without secrets. */
   readonly engine: string;

@@ -2,7 +2,7 @@
 // and on any loss reconnect with capped exponential backoff and jitter, resuming with `since`
 // and reconciling with a fresh snapshot (the engine replays only its last 256 events).
 import type { Logger } from "pino";
-import { DockerError, describeError } from "../errors.js";
+import { type BridgeError, DockerError, describeError } from "../errors.js";
 import type { ContainerRecord } from "../state/model.js";
 import { recordFromInspect, recordFromSummary } from "../state/reducer.js";
 import type { DockerApi } from "./client.js";
@@ -43,7 +43,27 @@ export interface WatcherOptions {
   inspectConcurrency?: number;
   /** The `/events` filters (exact on the engine); the same apply to the stall check. */
   filters?: Record<string, string[]>;
+  /** Where the first stream starts (`<sec>[.<nanos>]`); default: the engine's clock at connect. */
+  since?: string;
+  /** Connection changes, for library users (the bridge logs them instead). */
+  onStatus?: (status: WatcherStatus) => void;
+  /** Invalid input and lost connections, as errors with a stable code. */
+  onError?: (error: BridgeError) => void;
 }
+
+export type WatcherStatus =
+  | {
+      state: "connected";
+      /** True after a reconnect that resumed with `since`. */
+      resumed: boolean;
+      /**
+       * True when the replay did not start at the last event seen: more than the engine's
+       * 256 buffered events may have been missed. The snapshot has reconciled the model anyway.
+       */
+      possibleGap: boolean;
+    }
+  | { state: "reconnecting"; attempt: number; delayMs: number; reason: string }
+  | { state: "disconnected"; reason: string };
 
 export interface WatcherStats {
   eventsReceived: number;
@@ -52,7 +72,10 @@ export interface WatcherStats {
 }
 
 export class EngineWatcher {
-  readonly #o: Required<Omit<WatcherOptions, "api" | "sink" | "log" | "filters">> & WatcherOptions;
+  readonly #o: Required<
+    Omit<WatcherOptions, "api" | "sink" | "log" | "filters" | "since" | "onStatus" | "onError">
+  > &
+    WatcherOptions;
   readonly #log: Logger;
   #abort = new AbortController();
   #stopped = false;
@@ -101,17 +124,26 @@ export class EngineWatcher {
         reason = "the event stream ended";
       } catch (err: unknown) {
         reason = describeError(err);
+        if (!this.#stopped) {
+          this.#o.onError?.(
+            err instanceof DockerError
+              ? err
+              : new DockerError("DOCKER_UNREACHABLE", reason, { cause: err }),
+          );
+        }
       }
       if (this.#stopped) break;
       if (this.#connected) {
         this.#connected = false;
         this.stats.reconnects++;
         this.#o.sink.disconnected(reason);
+        this.#o.onStatus?.({ state: "disconnected", reason });
       }
       const cap = Math.min(this.#o.reconnectBaseMs * 2 ** attempt, this.#o.reconnectMaxMs);
       const delay = Math.round(cap * (0.5 + Math.random() * 0.5));
       attempt++;
       this.#log.warn({ reason, attempt, retryInMs: delay }, "engine lost; reconnecting");
+      this.#o.onStatus?.({ state: "reconnecting", attempt, delayMs: delay, reason });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.#wake = () => {
@@ -133,9 +165,12 @@ export class EngineWatcher {
     // Resume after the last event seen; on a first connection, from the engine's own clock before
     // the snapshot. Either way nothing between the snapshot and the stream is lost, and the
     // snapshot need not wait for the stream's headers (a buffering proxy may hold them back).
-    const since = this.#lastTimeNano
-      ? sinceParam(this.#lastTimeNano)
-      : engineClock(info.SystemTime);
+    const lastSeen = this.#lastTimeNano;
+    const since = lastSeen
+      ? sinceParam(lastSeen)
+      : this.#o.since !== undefined
+        ? this.#o.since
+        : engineClock(info.SystemTime);
     const filters = this.#o.filters ?? {};
     const opening = api.events(since ? { since, signal, filters } : { signal, filters });
     if (!since) await opening;
@@ -166,6 +201,8 @@ export class EngineWatcher {
       const pending = buffer;
       buffer = undefined;
       for (const event of pending) sink.event(event);
+      const possibleGap = lastSeen !== undefined && pending[0]?.timeNano !== lastSeen;
+      this.#o.onStatus?.({ state: "connected", resumed, possibleGap });
       this.#log.info(
         {
           engine: info.Name,
@@ -195,6 +232,12 @@ export class EngineWatcher {
         for (const piece of splitter.push(chunk)) {
           if (piece.kind === "oversized") {
             this.stats.eventsInvalid++;
+            this.#o.onError?.(
+              new DockerError(
+                "EVENT_INVALID",
+                `event line of ${piece.bytes} bytes skipped (limit ${this.#o.maxLineBytes})`,
+              ),
+            );
             this.#log.warn(
               { bytes: piece.bytes, limit: this.#o.maxLineBytes },
               "event line too long; skipped",
@@ -204,6 +247,12 @@ export class EngineWatcher {
           const parsed = parseEventLine(piece.text);
           if (!parsed.ok) {
             this.stats.eventsInvalid++;
+            this.#o.onError?.(
+              new DockerError(
+                "EVENT_INVALID",
+                `invalid event line (${parsed.reason}): ${parsed.message}`,
+              ),
+            );
             this.#log.warn(
               { reason: parsed.reason, detail: parsed.message, excerpt: piece.text.slice(0, 120) },
               "invalid event line; skipped",
@@ -301,34 +350,45 @@ export class EngineWatcher {
     return false;
   }
 
-  /** List, then inspect each container (health, restarts and times are only there before API 1.52). */
-  async #snapshot(signal: AbortSignal): Promise<ContainerRecord[]> {
-    const { api } = this.#o;
-    const list = await api.listContainers(signal);
-    const records: (ContainerRecord | null)[] = new Array(list.length).fill(null);
-    let next = 0;
-    const worker = async () => {
-      while (next < list.length) {
-        const i = next++;
-        const summary = list[i];
-        if (!summary) continue;
-        try {
-          const inspect = await api.inspectContainer(summary.Id, signal);
-          // null: it vanished between list and inspect; its destroy event will follow.
-          records[i] = inspect ? recordFromInspect(inspect) : null;
-        } catch (err: unknown) {
-          if (signal.aborted) throw err;
-          this.#log.warn(
-            { container: summary.Id.slice(0, 12), err: describeError(err) },
-            "inspect failed; using the list entry",
-          );
-          records[i] = recordFromSummary(summary);
-        }
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.#o.inspectConcurrency, list.length) }, worker),
-    );
-    return records.filter((r): r is ContainerRecord => r !== null);
+  #snapshot(signal: AbortSignal): Promise<ContainerRecord[]> {
+    return takeSnapshot(this.#o.api, {
+      signal,
+      concurrency: this.#o.inspectConcurrency,
+      log: this.#log,
+    });
   }
+}
+
+/** List, then inspect each container (health, restarts and times are only there before API 1.52). */
+export async function takeSnapshot(
+  api: Pick<DockerApi, "listContainers" | "inspectContainer">,
+  options: { signal?: AbortSignal; concurrency?: number; log?: Logger } = {},
+): Promise<ContainerRecord[]> {
+  const signal = options.signal ?? new AbortController().signal;
+  const list = await api.listContainers(signal);
+  const records: (ContainerRecord | null)[] = new Array(list.length).fill(null);
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const i = next++;
+      const summary = list[i];
+      if (!summary) continue;
+      try {
+        const inspect = await api.inspectContainer(summary.Id, signal);
+        // null: it vanished between list and inspect; its destroy event will follow.
+        records[i] = inspect ? recordFromInspect(inspect) : null;
+      } catch (err: unknown) {
+        if (signal.aborted) throw err;
+        options.log?.warn(
+          { container: summary.Id.slice(0, 12), err: describeError(err) },
+          "inspect failed; using the list entry",
+        );
+        records[i] = recordFromSummary(summary);
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(options.concurrency ?? 16, list.length) }, worker),
+  );
+  return records.filter((r): r is ContainerRecord => r !== null);
 }
