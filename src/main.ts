@@ -72,6 +72,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // A file named by the configuration (TLS, API key) may only be read at start-up: still exit 2.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`docker-mqtt-bridge: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`docker-mqtt-bridge: fatal: ${describeError(err)}\n`);
   process.exit(1);
 });
