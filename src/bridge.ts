@@ -78,7 +78,10 @@ export class Bridge implements WatcherSink {
   /** Names whose entities are published (mirrored records, and those within removal grace). */
   readonly #published = new Map<string, string | null>();
   readonly #removalTimers = new Map<string, NodeJS.Timeout>();
-  readonly #inspecting = new Set<string>();
+  /** Container ids being inspected, with the held-back name to release when the answer comes. */
+  readonly #inspecting = new Map<string, string | undefined>();
+  /** Names first seen in an event, held back until their inspect answers. */
+  readonly #awaitingInspect = new Set<string>();
   readonly #healthExecIds = new Set<string>();
   readonly #announcer: Announcer;
   readonly #aggregates: Aggregates;
@@ -220,13 +223,20 @@ export class Bridge implements WatcherSink {
 
   #apply(reduction: Reduction): void {
     commitChanges(this.#containers, reduction.changes);
+    const wanted = reduction.inspect;
+    // A container first seen in an event is held back until its inspect answers: published
+    // from the event alone it would lack its healthcheck (a Health entity appearing later, a
+    // `health: none` that is not true).
+    if (wanted && this.#containers.get(wanted.name)?.id === wanted.id)
+      this.#awaitingInspect.add(wanted.name);
     for (const change of reduction.changes) this.#publishChange(change);
     if (reduction.changes.length > 0) this.#aggregates.markDirty();
-    if (reduction.inspect) this.#inspect(reduction.inspect.id);
+    if (wanted) this.#inspect(wanted.id, wanted.name);
   }
 
   #publishChange(change: Change): void {
     if (change.kind === "upsert") {
+      if (this.#awaitingInspect.has(change.record.name)) return;
       if (this.#mirror(change.record)) {
         this.stats.stateChanges++;
         this.#publishContainer(change.record);
@@ -337,9 +347,14 @@ export class Bridge implements WatcherSink {
     return this.#healthExecIds.has(execId);
   }
 
-  #inspect(id: string): void {
-    if (this.#inspecting.has(id) || this.#stopped) return;
-    this.#inspecting.add(id);
+  #inspect(id: string, name?: string): void {
+    if (this.#stopped) return;
+    if (this.#inspecting.has(id)) {
+      // Already asked: release the held-back name when that answer comes.
+      if (name !== undefined) this.#inspecting.set(id, name);
+      return;
+    }
+    this.#inspecting.set(id, name);
     this.#o
       .inspect(id)
       .then((inspect) => {
@@ -348,7 +363,17 @@ export class Bridge implements WatcherSink {
       .catch((err: unknown) => {
         this.#log.warn({ container: id.slice(0, 12), err: describeError(err) }, "inspect failed");
       })
-      .finally(() => this.#inspecting.delete(id));
+      .finally(() => {
+        const held = this.#inspecting.get(id);
+        this.#inspecting.delete(id);
+        if (held === undefined || !this.#awaitingInspect.delete(held) || this.#stopped) return;
+        // Publish what the model now holds: the inspect's answer, or the event's view if it failed.
+        const record = this.#containers.get(held);
+        if (record) {
+          this.#publishChange({ kind: "upsert", record });
+          this.#aggregates.markDirty();
+        }
+      });
   }
 
   #onHomeAssistantBirth(): void {

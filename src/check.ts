@@ -3,10 +3,10 @@
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { type LoadedConfig, loadConfig } from "./config.js";
+import { mqttTls } from "./connections.js";
 import { DockerClient, endpointFromDockerHost, MIN_TESTED_API_VERSION } from "./docker/client.js";
 import { DockerError, describeError } from "./errors.js";
 import { redactBroker } from "./mqtt/publisher.js";
-import { mqttTls } from "./service.js";
 import { VERSION } from "./version.js";
 
 /** Where --check writes; tests capture it. */

@@ -1,20 +1,19 @@
 // Wires the running service from a validated Config: HTTP server, broker (external or embedded),
 // one runtime per engine (configured, or Portainer's environments); stops them in reverse order.
-import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import type { Bridge } from "./bridge.js";
-import { type Config, configSchema } from "./config.js";
-import { DockerClient, type EngineEndpoint, endpointFromDockerHost } from "./docker/client.js";
+import type { Config } from "./config.js";
+import { configuredEngines, firstContact, mqttTls, portainerKey } from "./connections.js";
+import { DockerClient } from "./docker/client.js";
 import { PortainerClient } from "./docker/portainer.js";
-import type { EngineInfo } from "./docker/schemas.js";
 import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
-import { ConfigError, describeError } from "./errors.js";
 import { sanitiseId } from "./homeassistant/ids.js";
-import { type HttpServer, type Readiness, startHttpServer } from "./http/server.js";
+import { readiness } from "./http/readiness.js";
+import { type HttpServer, startHttpServer } from "./http/server.js";
 import type { DockerEvents } from "./lib/docker-events.js";
 import { Metrics } from "./metrics.js";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./mqtt/embedded-broker.js";
-import { type MqttPublisher, type PublisherOptions, redactBroker } from "./mqtt/publisher.js";
+import { type MqttPublisher, redactBroker } from "./mqtt/publisher.js";
 import { PortainerSupervisor } from "./portainer-supervisor.js";
 import { VERSION } from "./version.js";
 
@@ -46,88 +45,6 @@ export interface ServiceOptions {
   http?: { host: string; port: number };
   /** How often the debug-level summary of counters is logged (default 5 minutes). */
   summaryIntervalMs?: number;
-}
-
-/** TLS options for the broker: CA and client certificate files, verification on by default. */
-export function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {
-  const read = (key: string, path: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch (err: unknown) {
-      throw new ConfigError(`${key}: ${path} cannot be read: ${(err as Error).message}`, {
-        code: "CONFIG_FILE_UNREADABLE",
-        cause: err,
-      });
-    }
-  };
-  const tls: NonNullable<PublisherOptions["tls"]> = {
-    rejectUnauthorized: config.mqtt.reject_unauthorized,
-  };
-  if (config.mqtt.ca_file) tls.ca = read("mqtt.ca_file", config.mqtt.ca_file);
-  if (config.mqtt.cert_file) tls.cert = read("mqtt.cert_file", config.mqtt.cert_file);
-  if (config.mqtt.key_file) tls.key = read("mqtt.key_file", config.mqtt.key_file);
-  return tls;
-}
-
-/** Waits for the engine to answer /info, retrying with capped backoff; the host id may depend on it. */
-async function firstContact(
-  docker: DockerClient,
-  log: Logger,
-  maxMs: number,
-  signal?: AbortSignal,
-): Promise<EngineInfo> {
-  let delay = 500;
-  for (;;) {
-    try {
-      await docker.negotiate(signal);
-      return await docker.info(signal);
-    } catch (err: unknown) {
-      if (signal?.aborted) throw err;
-      log.warn(
-        { engine: docker.describe(), err: describeError(err), retryInMs: delay },
-        "engine not reachable yet; set host.id to publish availability while waiting",
-      );
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, maxMs);
-    }
-  }
-}
-
-/** The engines given by configuration: `engines`, plus docker.host when it applies. */
-function configuredEngines(config: Config): { id: string; endpoint: EngineEndpoint }[] {
-  const list = config.engines.map((e) => ({
-    id: e.id,
-    endpoint: endpointFromDockerHost(e.host, {
-      tlsVerify: e.tls_verify ?? false,
-      certPath: e.cert_path ?? "",
-    }),
-  }));
-  // With `engines` or Portainer set, docker.host counts only when given explicitly.
-  const explicit = config.docker.host !== configSchema.docker.host.default || config.host.id !== "";
-  if (list.length === 0 ? config.portainer.url === "" || explicit : explicit) {
-    const endpoint = endpointFromDockerHost(config.docker.host, {
-      tlsVerify: config.docker.tls_verify,
-      certPath: config.docker.cert_path,
-    });
-    list.unshift({ id: config.host.id, endpoint });
-  }
-  return list;
-}
-
-function portainerKey(config: Config): string {
-  const file = config.portainer.api_key_file;
-  if (file === "") return config.portainer.api_key;
-  try {
-    return readFileSync(file, "utf8").trim();
-  } catch (err: unknown) {
-    throw new ConfigError(
-      `portainer.api_key_file: ${file} cannot be read: ${(err as Error).message}`,
-      {
-        code: "CONFIG_FILE_UNREADABLE",
-        cause: err,
-      },
-    );
-  }
 }
 
 /** The bridge itself: broker, one runtime per engine, Portainer's environments; stop() in reverse. */
@@ -331,43 +248,5 @@ export async function startService(
       await pipeline.stop();
       await http.close();
     },
-  };
-}
-
-/** Ready when the broker and every engine are connected; the detail says which is not. */
-function readiness(config: Config, metrics: Metrics, service: Service | undefined): Readiness {
-  if (!service) {
-    return {
-      ready: false,
-      broker: {
-        url: config.mqtt.url ? redactBroker(config.mqtt.url) : "embedded",
-        connected: false,
-      },
-      engines: [],
-      reason: "waiting for the engine's first answer (host.id is not set)",
-    };
-  }
-  const engines = service.engines.map((r) => {
-    const age = metrics.lastEventAgeSeconds(r.hostId);
-    return {
-      host: r.hostId,
-      endpoint: r.engine,
-      connected: r.watcher.connected,
-      containers: r.bridge.containers.size,
-      last_event_age_seconds: age === undefined ? null : Math.round(age * 1000) / 1000,
-    };
-  });
-  const brokerConnected =
-    service.engines.length > 0 && service.engines.every((r) => r.publisher.connected);
-  const down = [
-    ...(engines.length === 0 ? ["no engine yet"] : []),
-    ...(brokerConnected ? [] : ["the MQTT broker"]),
-    ...engines.filter((e) => !e.connected).map((e) => `engine ${e.host}`),
-  ];
-  return {
-    ready: down.length === 0,
-    broker: { url: redactBroker(service.brokerUrl), connected: brokerConnected },
-    engines,
-    ...(down.length > 0 ? { reason: `not connected: ${down.join(", ")}` } : {}),
   };
 }

@@ -4,8 +4,6 @@
 import { describe, inject } from "vitest";
 import { z } from "zod";
 import {
-  type E2EContext,
-  type E2EServices,
   type EngineResponse,
   engineRequest,
   isAlive,
@@ -16,10 +14,12 @@ import {
   stopPid,
   updateState,
   waitFor,
-} from "./global-setup.js";
+} from "./daemons.js";
+import type { E2EContext, E2EServices } from "./global-setup.js";
 
-export type { E2EContext, E2EServices, EngineResponse, WaitOptions } from "./global-setup.js";
-export { waitFor } from "./global-setup.js";
+export type { EngineResponse, WaitOptions } from "./daemons.js";
+export { waitFor } from "./daemons.js";
+export type { E2EContext, E2EServices } from "./global-setup.js";
 
 export function e2eContext(): E2EContext {
   return inject("e2e");
