@@ -21,6 +21,9 @@ export function engineClock(systemTime: string | undefined): string | undefined 
   return `${Math.floor(ms / 1000)}.${(m[2] ?? "").padEnd(9, "0").slice(0, 9)}`;
 }
 
+/** More than the engine's replay buffer (256), so a whole replay is recognised. */
+const RECENT_LINES = 512;
+
 export interface WatcherSink {
   /** The engine answered; `info` is its /info. Called on every (re)connect before the snapshot. */
   connected(info: EngineInfo, apiVersion: string): void;
@@ -81,6 +84,12 @@ export class EngineWatcher {
   #stopped = false;
   #running: Promise<void> | undefined;
   #lastTimeNano: string | undefined;
+  /** The latest event lines, to drop what a resumed stream replays. */
+  readonly #recentLines = new Set<string>();
+  readonly #recentOrder: (string | undefined)[] = new Array(RECENT_LINES);
+  #recentAt = 0;
+  #firstSince: string | undefined;
+  #resumePointSeen = false;
   #wake: (() => void) | undefined;
   #connected = false;
   readonly stats: WatcherStats = { eventsReceived: 0, eventsInvalid: 0, reconnects: 0 };
@@ -110,6 +119,7 @@ export class EngineWatcher {
     this.#abort.abort();
     this.#wake?.();
     await this.#running;
+    this.#connected = false;
   }
 
   async #loop(): Promise<void> {
@@ -161,16 +171,19 @@ export class EngineWatcher {
     const signal = this.#abort.signal;
     const apiVersion = await api.negotiate(signal);
     const info = await api.info(signal);
-    const resumed = this.#lastTimeNano !== undefined;
+    // A reconnect, whether or not an event had been seen before the loss.
+    const resumed = this.#firstSince !== undefined;
     // Resume after the last event seen; on a first connection, from the engine's own clock before
     // the snapshot. Either way nothing between the snapshot and the stream is lost, and the
     // snapshot need not wait for the stream's headers (a buffering proxy may hold them back).
     const lastSeen = this.#lastTimeNano;
+    // Before any event was seen, a reconnect resumes from where the first stream began, so an
+    // outage's events are not lost.
     const since = lastSeen
       ? sinceParam(lastSeen)
-      : this.#o.since !== undefined
-        ? this.#o.since
-        : engineClock(info.SystemTime);
+      : (this.#firstSince ?? this.#o.since ?? engineClock(info.SystemTime));
+    this.#firstSince ??= since;
+    this.#resumePointSeen = false;
     const filters = this.#o.filters ?? {};
     const opening = api.events(since ? { since, signal, filters } : { signal, filters });
     if (!since) await opening;
@@ -201,7 +214,8 @@ export class EngineWatcher {
       const pending = buffer;
       buffer = undefined;
       for (const event of pending) sink.event(event);
-      const possibleGap = lastSeen !== undefined && pending[0]?.timeNano !== lastSeen;
+      // The replay repeats events already seen unless the engine's buffer has dropped them all.
+      const possibleGap = lastSeen !== undefined && !this.#resumePointSeen;
       this.#o.onStatus?.({ state: "connected", resumed, possibleGap });
       this.#log.info(
         {
@@ -259,8 +273,8 @@ export class EngineWatcher {
             );
             continue;
           }
+          if (!this.#isNew(parsed.event, piece.text)) continue;
           this.stats.eventsReceived++;
-          this.#lastTimeNano = parsed.event.timeNano;
           deliver(parsed.event);
         }
       }
@@ -269,6 +283,31 @@ export class EngineWatcher {
       if (cut > 0)
         this.#log.warn({ bytes: cut }, "event stream cut mid-line; the partial line is dropped");
     }
+  }
+
+  /**
+   * False for an event already delivered: a resumed stream replays from the last event seen
+   * (`since` is inclusive), and the engine sends a replayed event as the very same line. Events
+   * merely older than the last one are kept: the engine may deliver concurrent events slightly
+   * out of time order.
+   */
+  #isNew(event: EngineEvent, line: string): boolean {
+    if (this.#recentLines.has(line)) {
+      this.#resumePointSeen = true;
+      return false;
+    }
+    this.#recentLines.add(line);
+    const evicted = this.#recentOrder[this.#recentAt];
+    if (evicted !== undefined) this.#recentLines.delete(evicted);
+    this.#recentOrder[this.#recentAt] = line;
+    this.#recentAt = (this.#recentAt + 1) % RECENT_LINES;
+    const t = event.timeNano;
+    const last = this.#lastTimeNano;
+    // Same-length decimal strings compare as numbers (19 digits until the year 2286).
+    if (last === undefined || t.length > last.length || (t.length === last.length && t > last)) {
+      this.#lastTimeNano = t;
+    }
+    return true;
   }
 
   /** Asks /_ping whenever the stream has been silent for watchdogMs; a failed ping ends the session. */
@@ -327,6 +366,10 @@ export class EngineWatcher {
     if (last === undefined) return false;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), 2000);
+    // Stopping the watcher (or the session) ends the query at once.
+    const session = this.#abort.signal;
+    const onSessionEnd = () => abort.abort();
+    session.addEventListener("abort", onSessionEnd, { once: true });
     const splitter = new LineSplitter(this.#o.maxLineBytes);
     try {
       const body = await this.#o.api.events({
@@ -345,6 +388,7 @@ export class EngineWatcher {
       // Aborted after the replay, or the query failed: no evidence of a stall.
     } finally {
       clearTimeout(timer);
+      session.removeEventListener("abort", onSessionEnd);
       abort.abort();
     }
     return false;

@@ -103,6 +103,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
   #info: EngineInfo | undefined;
   #firstConnect: { resolve: () => void } | undefined;
   #started = false;
+  #closed: Promise<void> | undefined;
 
   constructor(options: DockerEventsOptions = {}) {
     this.#options = options;
@@ -167,6 +168,12 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
 
   /** Stops following and releases every socket and timer. */
   async close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#closed = this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
     this.#firstConnect?.resolve();
     await this.#watcher.stop();
     if (this.#ownsClient) await this.#client.close();
@@ -272,6 +279,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
         return value === undefined ? { done: true, value: undefined } : { done: false, value };
       },
       return: async () => {
+        queue.length = 0;
         finish();
         closing.delete(finish);
         return { done: true, value: undefined };

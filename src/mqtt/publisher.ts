@@ -88,6 +88,7 @@ export class MqttPublisher implements Publisher {
   #connected = false;
   #stopping = false;
   #reconnectDelay = 1000;
+  #reconnectTimer: NodeJS.Timeout | undefined;
   readonly #subscriptions: { filter: string; handler: MessageHandler }[] = [];
   readonly #connectHandlers: (() => void)[] = [];
   readonly stats: PublisherStats = {
@@ -119,7 +120,8 @@ export class MqttPublisher implements Publisher {
       clientId: o.clientId,
       clean: true,
       keepalive: 30,
-      reconnectPeriod: 1000,
+      // mqtt.js would retry every period forever; the backoff below reconnects instead.
+      reconnectPeriod: 0,
       connectTimeout: 10_000,
       reconnectOnConnackError: true,
       queueQoSZero: false,
@@ -230,6 +232,8 @@ export class MqttPublisher implements Publisher {
   /** Publishes the final retained messages given (e.g. `offline`), then disconnects. */
   async stop(final: { topic: string; payload: string }[] = [], timeoutMs = 3000): Promise<void> {
     this.#stopping = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
     const client = this.#client;
     if (!client) return;
     if (this.#connected) {
@@ -272,7 +276,6 @@ export class MqttPublisher implements Publisher {
   #onConnect(): void {
     this.#connected = true;
     this.#reconnectDelay = 1000;
-    if (this.#client) this.#client.options.reconnectPeriod = 1000;
     this.#log.info({ broker: redactBroker(this.#opts.url) }, "connected to MQTT broker");
     // A broker restarted without persistence has lost our retained messages: send all again.
     this.#sent.clear();
@@ -295,10 +298,16 @@ export class MqttPublisher implements Publisher {
       );
     }
     // Capped exponential backoff with jitter, so a refusing broker is not hammered.
+    if (this.#reconnectTimer) return;
     const delay = Math.min(this.#reconnectDelay, this.#opts.reconnectMaxMs);
     this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, this.#opts.reconnectMaxMs);
-    if (this.#client)
-      this.#client.options.reconnectPeriod = Math.round(delay * (0.8 + Math.random() * 0.4));
+    this.#reconnectTimer = setTimeout(
+      () => {
+        this.#reconnectTimer = undefined;
+        if (!this.#stopping) this.#client?.reconnect();
+      },
+      Math.round(delay * (0.8 + Math.random() * 0.4)),
+    );
   }
 
   #flush(): void {
