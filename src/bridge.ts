@@ -7,12 +7,13 @@ import type { ContainerInspect, EngineInfo } from "./docker/schemas.js";
 import type { WatcherSink } from "./docker/watcher.js";
 import { describeError } from "./errors.js";
 import type { DiscoveryContext, DiscoveryMode } from "./homeassistant/discovery.js";
-import { CONTAINER_EVENT_TYPES, type EntityGroup } from "./homeassistant/entities.js";
+import type { EntityGroup } from "./homeassistant/entities.js";
 import { COMPOSE_ONEOFF, LABELS } from "./homeassistant/labels.js";
 import type { Topics } from "./homeassistant/topics.js";
 import { PRIORITY, type Publisher } from "./mqtt/publisher.js";
 import { Aggregates } from "./publish/aggregates.js";
 import { Announcer } from "./publish/announcer.js";
+import { EventPublisher, entityEventsOn } from "./publish/events.js";
 import { StaleCleanup } from "./publish/stale-cleanup.js";
 import { type ContainerRecord, publicState } from "./state/model.js";
 import {
@@ -22,6 +23,7 @@ import {
   type Change,
   commitChanges,
   type Reduction,
+  recordFromEvent,
 } from "./state/reducer.js";
 
 export interface BridgeOptions {
@@ -60,9 +62,6 @@ export interface BridgeStats {
   removals: number;
 }
 
-const HEALTHCHECK_EXEC_MEMORY = 4096;
-const EVENT_ENTITY_TYPES = new Set<string>(CONTAINER_EVENT_TYPES);
-
 /** The default mirror rule: opted-out (`docker-mqtt-bridge.enable=false`) and one-off containers are not. */
 export function defaultMirror(record: ContainerRecord): boolean {
   if (record.labels[LABELS.enable]?.toLowerCase() === "false") return false;
@@ -82,15 +81,16 @@ export class Bridge implements WatcherSink {
   readonly #inspecting = new Map<string, string | undefined>();
   /** Names first seen in an event, held back until their inspect answers. */
   readonly #awaitingInspect = new Set<string>();
-  readonly #healthExecIds = new Set<string>();
   readonly #announcer: Announcer;
+  readonly #events: EventPublisher;
   readonly #aggregates: Aggregates;
   readonly #cleanup: StaleCleanup;
   #engineId: string | undefined;
   #offlineTimer: NodeJS.Timeout | undefined;
   #birthTimer: NodeJS.Timeout | undefined;
   #stopped = false;
-  readonly stats: BridgeStats = { eventsPublished: 0, stateChanges: 0, removals: 0 };
+  #stateChanges = 0;
+  #removals = 0;
 
   constructor(options: BridgeOptions) {
     this.#o = options;
@@ -106,6 +106,14 @@ export class Bridge implements WatcherSink {
     };
     const deps = { ctx: this.#ctx, publisher: options.publisher, log: options.log };
     this.#announcer = new Announcer(deps);
+    this.#events = new EventPublisher({
+      topics: options.topics,
+      publisher: options.publisher,
+      publishHealthcheckExec: options.publishHealthcheckExec,
+      eventFilter: options.eventFilter,
+      entityEvents: entityEventsOn(ha.enabled, ha.entities),
+      healthcheckOf: (name) => this.#containers.get(name)?.healthcheck,
+    });
     this.#aggregates = new Aggregates({
       ...deps,
       discovery: ha.enabled,
@@ -125,6 +133,14 @@ export class Bridge implements WatcherSink {
       settleMs: options.cleanupSettleMs ?? 2000,
       discovery: ha.enabled,
     });
+  }
+
+  get stats(): BridgeStats {
+    return {
+      eventsPublished: this.#events.published,
+      stateChanges: this.#stateChanges,
+      removals: this.#removals,
+    };
   }
 
   /** Read-only view of the model, keyed by container name. */
@@ -194,13 +210,30 @@ export class Bridge implements WatcherSink {
 
   event(event: EngineEvent): void {
     if (this.#stopped) return;
-    const known = event.type === "container" ? this.#containers.get(event.name) : undefined;
-    const hidden = known !== undefined && !this.#published.has(known.name);
-    if (!hidden) this.#publishEvent(event);
+    const hidden = event.type === "container" && this.#isHidden(event);
+    if (!hidden) this.#events.publish(event);
     this.#apply(applyEvent(this.#containers, event));
-    if (!hidden && event.type === "container") this.#publishEntityEvent(event);
+    if (event.type === "container") {
+      const state = hidden
+        ? "hidden"
+        : this.#awaitingInspect.has(event.name)
+          ? "pending"
+          : this.#published.has(event.name)
+            ? "announced"
+            : "hidden";
+      this.#events.fireEntity(event, state);
+    }
     // Only inspect knows the restart count; a start is when it may have changed.
     if (event.type === "container" && event.action === "start") this.#inspect(event.actorId);
+  }
+
+  /** An event of a container that is not mirrored (filtered out or opted out) stays unpublished. */
+  #isHidden(event: EngineEvent): boolean {
+    if (this.#published.has(event.name)) return false;
+    const known = this.#containers.get(event.name);
+    if (known && known.id === event.actorId) return !this.#mirror(known);
+    // First heard of in this event: its attributes carry its labels, enough to decide.
+    return event.name !== "" && !this.#mirror(recordFromEvent(event));
   }
 
   disconnected(reason: string): void {
@@ -238,7 +271,7 @@ export class Bridge implements WatcherSink {
     if (change.kind === "upsert") {
       if (this.#awaitingInspect.has(change.record.name)) return;
       if (this.#mirror(change.record)) {
-        this.stats.stateChanges++;
+        this.#stateChanges++;
         this.#publishContainer(change.record);
       } else if (this.#published.has(change.record.name)) {
         // Opted out (or its labels changed so): its entities go at once.
@@ -288,63 +321,11 @@ export class Bridge implements WatcherSink {
     if (timer) clearTimeout(timer);
     this.#removalTimers.delete(name);
     this.#published.delete(name);
-    this.stats.removals++;
+    this.#removals++;
     this.#announcer.remove(name);
     this.#o.publisher.clearRetained(this.#o.topics.containerState(name), PRIORITY.state);
     this.#aggregates.markDirty();
     this.#log.info({ container: name }, "container removed; entities cleared");
-  }
-
-  #publishEvent(event: EngineEvent): void {
-    if (!this.#o.publishHealthcheckExec && this.#isHealthcheckExec(event)) return;
-    if (this.#o.eventFilter && !this.#o.eventFilter(event.type, event.action)) return;
-    const payload = {
-      type: event.type,
-      action: event.action,
-      detail: event.detail,
-      id: event.actorId,
-      name: event.name,
-      attributes: event.attributes,
-      time: new Date(event.time * 1000).toISOString(),
-      time_nano: event.timeNano,
-    };
-    this.stats.eventsPublished++;
-    this.#o.publisher.publishEvent(
-      this.#o.topics.event(event.type, event.action),
-      JSON.stringify(payload),
-    );
-  }
-
-  /** Fires the container's Home Assistant event entity for lifecycle events. */
-  #publishEntityEvent(event: EngineEvent): void {
-    const ha = this.#o.homeassistant;
-    if (!ha.enabled || (ha.entities && !ha.entities.includes("events"))) return;
-    const type = event.action === "health_status" ? event.detail : event.action;
-    if (!EVENT_ENTITY_TYPES.has(type) || !this.#published.has(event.name)) return;
-    const payload: Record<string, unknown> = { event_type: type };
-    if (event.attributes.exitCode !== undefined)
-      payload.exit_code = Number(event.attributes.exitCode);
-    if (event.attributes.signal !== undefined) payload.signal = event.attributes.signal;
-    if (event.action === "health_status") payload.health = event.detail;
-    this.#o.publisher.publishEvent(
-      this.#o.topics.containerEvents(event.name),
-      JSON.stringify(payload),
-    );
-  }
-
-  /** Healthcheck probes run as execs of the healthcheck command; their three events are noise. */
-  #isHealthcheckExec(event: EngineEvent): boolean {
-    if (event.type !== "container" || !event.action.startsWith("exec_")) return false;
-    const execId = event.attributes.execID ?? "";
-    if (event.action === "exec_create") {
-      const command = this.#containers.get(event.name)?.healthcheck;
-      if (command == null || event.detail !== command) return false;
-      if (this.#healthExecIds.size >= HEALTHCHECK_EXEC_MEMORY) this.#healthExecIds.clear();
-      this.#healthExecIds.add(execId);
-      return true;
-    }
-    if (event.action === "exec_die") return this.#healthExecIds.delete(execId);
-    return this.#healthExecIds.has(execId);
   }
 
   #inspect(id: string, name?: string): void {
@@ -373,6 +354,7 @@ export class Bridge implements WatcherSink {
           this.#publishChange({ kind: "upsert", record });
           this.#aggregates.markDirty();
         }
+        this.#events.release(held, this.#published.has(held));
       });
   }
 

@@ -29,7 +29,7 @@ function parseSelection(selection: readonly string[]): Selector[] {
     const at = entry.indexOf("=");
     return at === -1
       ? { match: entry, hostId: undefined }
-      : { match: entry.slice(0, at), hostId: entry.slice(at + 1) };
+      : { match: entry.slice(0, at), hostId: sanitiseId(entry.slice(at + 1)) };
   });
 }
 

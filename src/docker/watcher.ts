@@ -203,7 +203,7 @@ export class EngineWatcher {
     // Handled here so a failure during the snapshot is not an unhandled rejection; the race
     // below still sees it.
     reading.catch(() => undefined);
-    const watchdog = this.#watchdog(() => lastData);
+    const watchdog = this.#watchdog(() => lastData, deliver);
 
     try {
       const snapshot = await this.#snapshot(signal);
@@ -311,7 +311,10 @@ export class EngineWatcher {
   }
 
   /** Asks /_ping whenever the stream has been silent for watchdogMs; a failed ping ends the session. */
-  #watchdog(lastData: () => number): { failed: Promise<void>; stop(): void } {
+  #watchdog(
+    lastData: () => number,
+    deliver: (event: EngineEvent) => void,
+  ): { failed: Promise<void>; stop(): void } {
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
     const failed = new Promise<void>((_resolve, reject) => {
@@ -333,7 +336,7 @@ export class EngineWatcher {
             return;
           }
           // The engine lives; does it hold events our stream never delivered?
-          if (!stopped && (await this.#missedEvents())) {
+          if (!stopped && (await this.#catchUp(deliver))) {
             reject(
               new DockerError(
                 "DOCKER_STREAM_STALLED",
@@ -358,10 +361,11 @@ export class EngineWatcher {
   }
 
   /**
-   * Asks the engine to replay what follows the last event seen: anything newer means the live
-   * stream stalled (a half-open connection, a proxy holding data back).
+   * Asks the engine for what followed the last event seen, up to its clock now. Anything new
+   * means the live stream stalled (a half-open connection, a proxy holding data back): those
+   * events are delivered here, in order, and true is returned so the stream is replaced.
    */
-  async #missedEvents(): Promise<boolean> {
+  async #catchUp(deliver: (event: EngineEvent) => void): Promise<boolean> {
     const last = this.#lastTimeNano;
     if (last === undefined) return false;
     const abort = new AbortController();
@@ -371,9 +375,14 @@ export class EngineWatcher {
     const onSessionEnd = () => abort.abort();
     session.addEventListener("abort", onSessionEnd, { once: true });
     const splitter = new LineSplitter(this.#o.maxLineBytes);
+    let found = false;
     try {
+      // Up to the engine's clock now: the answer then ends by itself, so a proxy that holds
+      // data back (Portainer) hands it over whole.
+      const now = engineClock((await this.#o.api.info(abort.signal)).SystemTime);
       const body = await this.#o.api.events({
         since: sinceParam(last),
+        ...(now ? { until: now } : {}),
         signal: abort.signal,
         filters: this.#o.filters ?? {},
       });
@@ -381,17 +390,20 @@ export class EngineWatcher {
         for (const piece of splitter.push(chunk)) {
           if (piece.kind !== "line") continue;
           const parsed = parseEventLine(piece.text);
-          if (parsed.ok && BigInt(parsed.event.timeNano) > BigInt(last)) return true;
+          if (!parsed.ok || !this.#isNew(parsed.event, piece.text)) continue;
+          found = true;
+          this.stats.eventsReceived++;
+          deliver(parsed.event);
         }
       }
     } catch {
-      // Aborted after the replay, or the query failed: no evidence of a stall.
+      // Aborted, or the query failed: only what arrived counts.
     } finally {
       clearTimeout(timer);
       session.removeEventListener("abort", onSessionEnd);
       abort.abort();
     }
-    return false;
+    return found;
   }
 
   #snapshot(signal: AbortSignal): Promise<ContainerRecord[]> {

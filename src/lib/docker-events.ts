@@ -168,7 +168,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
 
   /** Stops following and releases every socket and timer. */
   async close(): Promise<void> {
-    if (this.#closed) return this.#closed;
+    if (this.#closed !== undefined) return this.#closed;
     this.#closed = this.#close();
     return this.#closed;
   }

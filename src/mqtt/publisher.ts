@@ -370,7 +370,9 @@ export class MqttPublisher implements Publisher {
       () => settle(new Error(`no acknowledgement within ${this.#opts.publishTimeoutMs} ms`)),
       this.#opts.publishTimeoutMs,
     );
-    client.publish(topic, payload, { qos: retain ? 1 : 0, retain }, (err) => settle(err));
+    // Events at QoS 1 too: mqtt.js writes QoS 0 at once but QoS 1 a tick later, which would let
+    // an event overtake the discovery config it follows.
+    client.publish(topic, payload, { qos: 1, retain }, (err) => settle(err));
   }
 
   #acknowledged(topic: string, payload: string): void {

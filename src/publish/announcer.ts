@@ -47,7 +47,11 @@ export class Announcer {
     const key = [record.image, record.compose_project ?? "", ...keys, ...labels].join("\u0000");
     const prev = this.#announced.get(record.name);
     if (prev && prev.key === key) return;
-    const removed = [...(prev?.removed ?? []), ...(prev?.components ?? [])].filter(
+    // Components of groups turned off in the configuration are sent as removal stubs too: an
+    // earlier run may have announced them, and Home Assistant keeps what it is not told to drop.
+    const { groups: _enabled, ...everyGroup } = this.#ctx;
+    const turnedOff = this.#ctx.groups ? containerComponents(everyGroup, record) : [];
+    const removed = [...(prev?.removed ?? []), ...(prev?.components ?? []), ...turnedOff].filter(
       (c, i, all) => !keys.includes(c.key) && all.findIndex((o) => o.key === c.key) === i,
     );
     const messages = containerDiscovery(this.#ctx, record, removed);

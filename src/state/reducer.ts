@@ -222,7 +222,8 @@ export function applyInspect(containers: ContainerMap, inspect: ContainerInspect
   return withRecord(containers, record);
 }
 
-function blankRecord(event: EngineEvent, name: string): ContainerRecord {
+/** What a container event alone says of its container (labels, image): before an inspect answers. */
+export function recordFromEvent(event: EngineEvent, name: string = event.name): ContainerRecord {
   const labels: Record<string, string> = {};
   for (const [key, value] of Object.entries(event.attributes)) {
     if (!["name", "image", "exitCode", "signal", "oldName", "execID"].includes(key))
@@ -262,7 +263,7 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
     const reason = replaced ? "replaced" : "rename";
     const removed = known ? withoutRecord(containers, oldName, reason).changes : [];
     if (replaced) return { changes: removed };
-    const base = known ? old : blankRecord(event, name);
+    const base = known ? old : recordFromEvent(event, name);
     const changes = [...removed, { kind: "upsert", record: { ...base, name } } as const];
     return known ? { changes } : { changes, inspect: { id: event.actorId, name } };
   }
@@ -283,7 +284,7 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
       // An event for an older container of this name (replay across a reconnect): stale.
       return NOTHING;
     }
-    record = blankRecord(event, name);
+    record = recordFromEvent(event, name);
     inspect = { id: event.actorId, name };
   } else {
     record = current;

@@ -107,8 +107,8 @@ export class Recorder {
 
   /**
    * A fresh subscription's view of retained messages: what Home Assistant sees on (re)start.
-   * Ends when a marker published after subscribing comes back, so every retained message the
-   * broker sends for the subscription has arrived.
+   * A retained marker stored just before subscribing is delivered after the retained messages
+   * stored earlier (brokers keep them in order), so when it arrives the view is complete.
    */
   static async retainedSnapshot(url: string, filter: string): Promise<Map<string, string>> {
     const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
@@ -120,9 +120,10 @@ export class Recorder {
         else if (packet.retain) retained.set(topic, payload.toString());
       });
     });
+    await client.publishAsync(marker, "x", { qos: 1, retain: true });
     await client.subscribeAsync([filter, marker], { qos: 1 });
-    await client.publishAsync(marker, "x", { qos: 1 });
     await done;
+    await client.publishAsync(marker, "", { qos: 1, retain: true });
     await client.endAsync();
     return retained;
   }

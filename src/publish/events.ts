@@ -1,0 +1,108 @@
+// Engine events to MQTT: every event on `<base>/<host>/events/<type>/<action>` (healthcheck exec
+// noise and filtered events left out), and lifecycle events on each container's event-entity topic.
+import type { EngineEvent } from "../docker/events.js";
+import { CONTAINER_EVENT_TYPES, type EntityGroup } from "../homeassistant/entities.js";
+import type { Topics } from "../homeassistant/topics.js";
+import type { Publisher } from "../mqtt/publisher.js";
+
+const HEALTHCHECK_EXEC_MEMORY = 4096;
+const EVENT_ENTITY_TYPES = new Set<string>(CONTAINER_EVENT_TYPES);
+
+export interface EventPublisherDeps {
+  topics: Topics;
+  publisher: Publisher;
+  publishHealthcheckExec: boolean;
+  eventFilter?: ((type: string, action: string) => boolean) | undefined;
+  /** Event entities are announced (Home Assistant on, `events` among the entity groups). */
+  entityEvents: boolean;
+  /** The healthcheck command of a container, as exec events show it. */
+  healthcheckOf: (name: string) => string | null | undefined;
+}
+
+export class EventPublisher {
+  readonly #d: EventPublisherDeps;
+  readonly #healthExecIds = new Set<string>();
+  /** Lifecycle events of containers not announced yet, fired once they are. */
+  readonly #held = new Map<string, EngineEvent[]>();
+  published = 0;
+
+  constructor(deps: EventPublisherDeps) {
+    this.#d = deps;
+  }
+
+  /** The raw event on the events topics. */
+  publish(event: EngineEvent): void {
+    if (!this.#d.publishHealthcheckExec && this.#isHealthcheckExec(event)) return;
+    if (this.#d.eventFilter && !this.#d.eventFilter(event.type, event.action)) return;
+    const payload = {
+      type: event.type,
+      action: event.action,
+      detail: event.detail,
+      id: event.actorId,
+      name: event.name,
+      attributes: event.attributes,
+      time: new Date(event.time * 1000).toISOString(),
+      time_nano: event.timeNano,
+    };
+    this.published++;
+    this.#d.publisher.publishEvent(
+      this.#d.topics.event(event.type, event.action),
+      JSON.stringify(payload),
+    );
+  }
+
+  /**
+   * Fires the container's event entity. `announced`: its device is out; `pending`: it will be
+   * once its inspect answers, so the event waits (its entity then sees its create and start too).
+   */
+  fireEntity(event: EngineEvent, state: "announced" | "pending" | "hidden"): void {
+    if (!this.#d.entityEvents || state === "hidden") return;
+    const type = event.action === "health_status" ? event.detail : event.action;
+    if (!EVENT_ENTITY_TYPES.has(type)) return;
+    if (state === "pending") {
+      const held = this.#held.get(event.name) ?? [];
+      held.push(event);
+      this.#held.set(event.name, held);
+      return;
+    }
+    const payload: Record<string, unknown> = { event_type: type };
+    if (event.attributes.exitCode !== undefined)
+      payload.exit_code = Number(event.attributes.exitCode);
+    if (event.attributes.signal !== undefined) payload.signal = event.attributes.signal;
+    if (event.action === "health_status") payload.health = event.detail;
+    this.#d.publisher.publishEvent(
+      this.#d.topics.containerEvents(event.name),
+      JSON.stringify(payload),
+    );
+  }
+
+  /** A held-back container is settled: fire its waiting events (or drop them if it is hidden). */
+  release(name: string, announced: boolean): void {
+    const events = this.#held.get(name) ?? [];
+    this.#held.delete(name);
+    if (announced) for (const event of events) this.fireEntity(event, "announced");
+  }
+
+  /** Healthcheck probes run as execs of the healthcheck command; their three events are noise. */
+  #isHealthcheckExec(event: EngineEvent): boolean {
+    if (event.type !== "container" || !event.action.startsWith("exec_")) return false;
+    const execId = event.attributes.execID ?? "";
+    if (event.action === "exec_create") {
+      const command = this.#d.healthcheckOf(event.name);
+      if (command == null || event.detail !== command) return false;
+      if (this.#healthExecIds.size >= HEALTHCHECK_EXEC_MEMORY) this.#healthExecIds.clear();
+      this.#healthExecIds.add(execId);
+      return true;
+    }
+    if (event.action === "exec_die") return this.#healthExecIds.delete(execId);
+    return this.#healthExecIds.has(execId);
+  }
+}
+
+/** Whether the event entity is among the announced groups. */
+export function entityEventsOn(
+  enabled: boolean,
+  groups: readonly EntityGroup[] | undefined,
+): boolean {
+  return enabled && (groups === undefined || groups.includes("events"));
+}
