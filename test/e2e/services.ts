@@ -1,6 +1,7 @@
 // What an end-to-end test uses of the real dockerd and mosquitto that global-setup.ts started:
 // the provided context, suites that skip with the reason when there are none, restarting either
 // service in place (same argv, socket and port), and a small Engine API client.
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, inject } from "vitest";
 import { z } from "zod";
 import {
@@ -57,8 +58,39 @@ export async function stopDockerd(
   signal: NodeJS.Signals = "SIGTERM",
 ): Promise<void> {
   const { dockerdPid } = currentPids(ctx);
+  // A killed dockerd leaves its containerd running, which a new dockerd then waits on in vain:
+  // a real crash is followed by the service manager cleaning up the unit the same way.
+  const children = dockerdPid === null ? [] : childrenOf(dockerdPid, "containerd");
   if (dockerdPid !== null) await stopPid(dockerdPid, ctx.dataDir, { graceMs: 15_000, signal });
+  if (signal === "SIGKILL") {
+    for (const pid of children) await stopPid(pid, ctx.dataDir, { graceMs: 10_000 });
+  }
   updateState(ctx.dataDir, { dockerdPid: null });
+}
+
+/** Live child processes of `parent` whose command name is `comm`. */
+function childrenOf(parent: number, comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parent && name === comm) out.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** Starts dockerd if an earlier test left it stopped, so one failure does not fail every suite. */
+export async function ensureDockerd(ctx: E2EServices): Promise<void> {
+  const { dockerdPid } = currentPids(ctx);
+  if (dockerdPid !== null && isAlive(dockerdPid) && (await dockerApi(ctx).ping())) return;
+  if (dockerdPid !== null && isAlive(dockerdPid)) await stopDockerd(ctx);
+  await startDockerd(ctx);
 }
 
 /** Starts dockerd again with the same argv and waits for /_ping; returns the new PID. */
@@ -158,6 +190,7 @@ export interface DockerApi {
   /** Force-removes with volumes; a container that is not there is fine. */
   rm(name: string): Promise<void>;
   /** Force-removes every container; returns how many. */
+  /** Starts the engine again if needed, then force-removes every container. */
   removeAll(): Promise<number>;
 }
 
@@ -264,6 +297,8 @@ export function dockerApi(ctx: E2EServices): DockerApi {
       await expect("DELETE", `/containers/${id(name)}?force=1&v=1`, [204, 404]);
     },
     async removeAll() {
+      // Every suite starts here: bring the engine back if an earlier test left it down.
+      await ensureDockerd(ctx);
       const res = await expect("GET", "/containers/json?all=1", [200]);
       const ids = z
         .array(z.looseObject({ Id: z.string() }))
