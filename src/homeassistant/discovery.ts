@@ -2,7 +2,7 @@
 // per Compose stack and per host. Every topic and id comes from Topics, so removal always clears
 // exactly what was announced.
 import type { ContainerRecord } from "../state/model.js";
-import { containerEntitySpecs, type EntityGroup } from "./entities.js";
+import { containerEntitySpecs, ENTITY_GROUPS, type EntityGroup } from "./entities.js";
 import { LABELS } from "./labels.js";
 import { ORIGIN_NAME, type Topics } from "./topics.js";
 
@@ -32,17 +32,7 @@ export interface Component {
   config: Record<string, unknown>;
 }
 
-const ALL_GROUPS: ReadonlySet<EntityGroup> = new Set<EntityGroup>([
-  "running",
-  "health",
-  "status",
-  "started",
-  "exit_code",
-  "restart_count",
-  "image",
-  "oom_killed",
-  "events",
-]);
+const ALL_GROUPS: ReadonlySet<EntityGroup> = new Set(ENTITY_GROUPS);
 
 function origin(ctx: DiscoveryContext): Record<string, unknown> {
   return { name: ORIGIN_NAME, sw_version: ctx.version };

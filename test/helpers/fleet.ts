@@ -4,7 +4,6 @@
 import { createServer, type Server } from "node:net";
 import { Writable } from "node:stream";
 import { Aedes } from "aedes";
-import mqtt from "mqtt";
 import { expect } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { Topics } from "../../src/homeassistant/topics.js";
@@ -66,22 +65,9 @@ export function hostTopics(hostId: string): Topics {
  * the order the topics were first stored, so a retained marker stored last and subscribed last
  * arrives after all of them (a live marker published after SUBACK can overtake them).
  */
+/** Everything retained under `filter`, as a fresh subscriber (Home Assistant) gets it. */
 export async function retainedView(url: string, filter: string): Promise<Map<string, string>> {
-  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
-  const marker = `fleet-marker/${Math.random().toString(36).slice(2)}`;
-  const retained = new Map<string, string>();
-  const done = new Promise<void>((resolve) => {
-    client.on("message", (topic, payload, packet) => {
-      if (topic === marker) resolve();
-      else if (packet.retain) retained.set(topic, payload.toString());
-    });
-  });
-  await client.publishAsync(marker, "x", { qos: 1, retain: true });
-  await client.subscribeAsync([filter, marker], { qos: 1 });
-  await done;
-  await client.publishAsync(marker, "", { qos: 1, retain: true });
-  await client.endAsync();
-  return retained;
+  return Recorder.retainedSnapshot(url, filter);
 }
 
 export interface FleetBroker {
