@@ -359,6 +359,7 @@ export class Bridge implements WatcherSink {
   }
 
   #onHomeAssistantBirth(): void {
+    if (this.#stopped) return;
     clearTimeout(this.#birthTimer);
     const delay = Math.random() * this.#o.homeassistant.republishDelayMs;
     this.#log.info({ delayMs: Math.round(delay) }, "Home Assistant came online; republishing");

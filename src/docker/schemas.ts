@@ -14,8 +14,9 @@ export const rawEventSchema = z.object({
     })
     .default({ ID: "" }),
   scope: z.string().optional(),
-  time: z.number().int().nonnegative(),
-  timeNano: z.number().nonnegative().optional(),
+  // Bounded to what a Date can hold (year 275760): an absurd time is rejected, not applied.
+  time: z.number().int().nonnegative().max(8_640_000_000_000),
+  timeNano: z.number().nonnegative().max(8.64e21).optional(),
 });
 export type RawEvent = z.infer<typeof rawEventSchema>;
 

@@ -208,7 +208,12 @@ export class EngineWatcher {
     try {
       const snapshot = await this.#snapshot(signal);
       this.#connected = true;
-      onEstablished();
+      // The backoff starts over only once the stream itself has opened, so an /events that keeps
+      // failing (a proxy refusing it) is not retried, with a full snapshot, every half second.
+      opening.then(
+        () => onEstablished(),
+        () => undefined,
+      );
       sink.connected(info, apiVersion);
       sink.snapshot(snapshot);
       const pending = buffer;
@@ -275,7 +280,7 @@ export class EngineWatcher {
           }
           if (!this.#isNew(parsed.event, piece.text)) continue;
           this.stats.eventsReceived++;
-          deliver(parsed.event);
+          this.#deliverSafely(deliver, parsed.event, piece.text);
         }
       }
     } finally {
@@ -308,6 +313,22 @@ export class EngineWatcher {
       this.#lastTimeNano = t;
     }
     return true;
+  }
+
+  /** A sink that throws on one odd event must not end the stream nor lose the rest of the chunk. */
+  #deliverSafely(deliver: (event: EngineEvent) => void, event: EngineEvent, line: string): void {
+    try {
+      deliver(event);
+    } catch (err: unknown) {
+      this.stats.eventsInvalid++;
+      this.#log.warn(
+        { err: describeError(err), excerpt: line.slice(0, 120) },
+        "event could not be applied; skipped",
+      );
+      this.#o.onError?.(
+        new DockerError("EVENT_INVALID", `event could not be applied: ${describeError(err)}`),
+      );
+    }
   }
 
   /** Asks /_ping whenever the stream has been silent for watchdogMs; a failed ping ends the session. */

@@ -96,7 +96,8 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
   readonly #subscriptions = new Set<Subscription>();
   readonly #statusHandlers = new Set<(status: ConnectionStatus) => void>();
   readonly #errorHandlers = new Set<(error: BridgeError) => void>();
-  readonly #latest = new Map<string, DockerEvent>();
+  /** The latest raw event per engine type. */
+  readonly #latest = new Map<string, EngineEvent>();
   /** Ends open async iterators on close(). */
   readonly #closeWatchers = new Set<() => void>();
   readonly #containers = new Map<string, ContainerRecord>();
@@ -235,7 +236,8 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
 
   /** The latest event seen of a type. */
   latest<T extends EventType>(type: T): Extract<DockerEvent, { type: T }> | undefined {
-    return this.#latest.get(type) as Extract<DockerEvent, { type: T }> | undefined;
+    const raw = this.#latest.get(type);
+    return raw ? (toDockerEvent(raw) as Extract<DockerEvent, { type: T }>) : undefined;
   }
 
   /** The live container model, by name (needs `model: true`). */
@@ -312,8 +314,10 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
       event: (raw: EngineEvent) => {
         outer?.event(raw);
         if (keepModel) this.#applyToModel(raw);
+        // Kept raw and typed on demand: the bridge subscribes to nothing and should not pay for it.
+        this.#latest.set(raw.type, raw);
+        if (this.#subscriptions.size === 0) return;
         const event = toDockerEvent(raw);
-        this.#latest.set(event.type, event);
         for (const sub of this.#subscriptions) {
           if (sub.accepts(event)) sub.handler(event);
         }

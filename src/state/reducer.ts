@@ -290,7 +290,7 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
     record = current;
   }
 
-  const at = nanoToIso(event.timeNano);
+  // Only start and die carry a time of ours; exec noise need not pay for the conversion.
   switch (event.action) {
     case "create":
       break;
@@ -299,7 +299,7 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
         ...record,
         status: "running",
         running: true,
-        started_at: at,
+        started_at: nanoToIso(event.timeNano),
         exit_code: null,
         oom_killed: false,
         health: record.healthcheck !== null ? "starting" : record.health,
@@ -314,7 +314,7 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
         ...record,
         status: "exited",
         running: false,
-        finished_at: at,
+        finished_at: nanoToIso(event.timeNano),
         exit_code: Number.isFinite(code) ? code : record.exit_code,
       };
       break;
