@@ -11,8 +11,8 @@ import { sanitiseId } from "./homeassistant/ids.js";
 import { readiness } from "./http/readiness.js";
 import { type HttpServer, startHttpServer } from "./http/server.js";
 import type { DockerEvents } from "./lib/docker-events.js";
-import { Metrics } from "./metrics.js";
-import { type EmbeddedBroker, startEmbeddedBroker } from "./mqtt/embedded-broker.js";
+import type { Metrics } from "./metrics.js";
+import type { EmbeddedBroker } from "./mqtt/embedded-broker.js";
 import { type MqttPublisher, redactBroker } from "./mqtt/publisher.js";
 import { PortainerSupervisor } from "./portainer-supervisor.js";
 import { VERSION } from "./version.js";
@@ -76,6 +76,8 @@ async function startPipeline(
   let embedded: EmbeddedBroker | undefined;
   let brokerUrl = config.mqtt.url;
   if (brokerUrl === "") {
+    // Loaded only when used: the broker's modules cost start-up time and memory.
+    const { startEmbeddedBroker } = await import("./mqtt/embedded-broker.js");
     embedded = await startEmbeddedBroker({
       host: config.mqtt.embedded_host,
       port: config.mqtt.embedded_port,
@@ -224,6 +226,8 @@ export async function startService(
 ): Promise<Service> {
   const listen = options.http ?? (config.http.port > 0 ? config.http : undefined);
   if (!listen) return startPipeline(config, log, options, undefined);
+  // prom-client is loaded only with the HTTP server on.
+  const { Metrics } = await import("./metrics.js");
   const metrics = new Metrics(VERSION);
   let service: Service | undefined;
   const http = await startHttpServer({

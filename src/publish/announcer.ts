@@ -41,12 +41,14 @@ export class Announcer {
 
   announce(record: ContainerRecord): void {
     if (this.#suppressed.has(record.name)) return;
-    const components = containerComponents(this.#ctx, record);
-    const keys = components.map((c) => c.key);
+    // Everything the discovery payload depends on, cheap to compare on every state change.
+    const hasHealth = record.healthcheck !== null || record.health !== "none";
     const labels = [LABELS.name, LABELS.area, LABELS.icon].map((l) => record.labels[l] ?? "");
-    const key = [record.image, record.compose_project ?? "", ...keys, ...labels].join("\u0000");
+    const key = [record.image, record.compose_project ?? "", hasHealth, ...labels].join("\u0000");
     const prev = this.#announced.get(record.name);
     if (prev && prev.key === key) return;
+    const components = containerComponents(this.#ctx, record);
+    const keys = components.map((c) => c.key);
     // Components of groups turned off in the configuration are sent as removal stubs too: an
     // earlier run may have announced them, and Home Assistant keeps what it is not told to drop.
     const { groups: _enabled, ...everyGroup } = this.#ctx;
