@@ -101,7 +101,7 @@ export class MqttPublisher implements Publisher {
   constructor(options: PublisherOptions) {
     this.#opts = {
       publishTimeoutMs: 10_000,
-      maxInFlight: 64,
+      maxInFlight: 256,
       maxQueuedEvents: 1000,
       reconnectMaxMs: 30_000,
       ...options,
