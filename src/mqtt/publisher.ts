@@ -31,6 +31,10 @@ export interface PublisherOptions {
   observer?: PublishObserver;
 }
 
+/** Publishes awaiting acknowledgement at once; the event queue bound comes on top. */
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+export const DEFAULT_MAX_QUEUED_EVENTS = 1000;
+
 export type PublishKind = "availability" | "discovery" | "state" | "event";
 
 export interface PublishObserver {
@@ -101,8 +105,8 @@ export class MqttPublisher implements Publisher {
   constructor(options: PublisherOptions) {
     this.#opts = {
       publishTimeoutMs: 10_000,
-      maxInFlight: 256,
-      maxQueuedEvents: 1000,
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+      maxQueuedEvents: DEFAULT_MAX_QUEUED_EVENTS,
       reconnectMaxMs: 30_000,
       ...options,
     };
