@@ -292,7 +292,8 @@ function isCi(): boolean {
   return ["true", "1", "yes"].includes((process.env.CI ?? "").toLowerCase());
 }
 
-async function startServices(): Promise<E2EContext> {
+/** Starts the throwaway dockerd and mosquitto (also used by the benchmark), or says why it cannot. */
+export async function startServices(): Promise<E2EContext> {
   if (process.platform !== "linux")
     return { available: false, reason: "a throwaway dockerd needs Linux." };
   if (process.getuid?.() !== 0) {
