@@ -1,6 +1,7 @@
 // Value formats of the configuration schema (registered once with convict): each validates, and
 // coerces what arrives as text from the environment or a flag.
 import convict from "convict";
+import { compilePattern } from "./filter.js";
 import { ENTITY_GROUPS, type EntityGroup } from "./homeassistant/entities.js";
 import { isCleanId } from "./homeassistant/ids.js";
 
@@ -78,7 +79,7 @@ convict.addFormats({
   "docker-host": {
     validate(value: unknown) {
       assertString(value);
-      if (!/^(unix|tcp|http|https):\/\/.+/.test(value)) {
+      if (!DOCKER_HOST_PATTERN.test(value)) {
         throw new Error(
           "must be unix:///path, tcp://host:port, http://host:port or https://host:port",
         );
@@ -126,10 +127,8 @@ convict.addFormats({
     validate(value: unknown) {
       assertStringList(value);
       for (const pattern of value) {
-        const regex = /^\/(.*)\/([a-z]*)$/.exec(pattern);
-        if (!regex) continue;
         try {
-          new RegExp(regex[1] ?? "", regex[2]);
+          compilePattern(pattern);
         } catch (err: unknown) {
           throw new Error(
             `${pattern} is not a valid regular expression: ${(err as Error).message}`,
