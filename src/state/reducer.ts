@@ -82,6 +82,31 @@ function healthFromStatusText(status: string): Health | undefined {
   return undefined;
 }
 
+/** A record that knows only who the container is: created, no health, no times. */
+function baseRecord(
+  name: string,
+  id: string,
+  image: string,
+  labels: Record<string, string>,
+): ContainerRecord {
+  return {
+    name,
+    id,
+    image,
+    status: "created",
+    running: false,
+    health: "none",
+    exit_code: null,
+    oom_killed: false,
+    started_at: null,
+    finished_at: null,
+    restart_count: 0,
+    ...composeFields(labels),
+    labels,
+    healthcheck: null,
+  };
+}
+
 /** A record from a list entry alone (used when inspect failed or is not needed). */
 export function recordFromSummary(summary: ContainerSummary): ContainerRecord | null {
   const name = (summary.Names?.[0] ?? "").replace(/^\//, "");
@@ -91,20 +116,11 @@ export function recordFromSummary(summary: ContainerSummary): ContainerRecord | 
   const exit = /^Exited \((-?\d+)\)/.exec(summary.Status);
   const health = healthFromStatusText(summary.Status);
   return {
-    name,
-    id: summary.Id,
-    image: summary.Image,
+    ...baseRecord(name, summary.Id, summary.Image, labels),
     status,
     running: status === "running",
     health: health ?? "none",
     exit_code: exit ? Number(exit[1]) : null,
-    oom_killed: false,
-    started_at: null,
-    finished_at: null,
-    restart_count: 0,
-    ...composeFields(labels),
-    labels,
-    healthcheck: null,
   };
 }
 
@@ -229,22 +245,7 @@ export function recordFromEvent(event: EngineEvent, name: string = event.name): 
     if (!["name", "image", "exitCode", "signal", "oldName", "execID"].includes(key))
       labels[key] = value;
   }
-  return {
-    name,
-    id: event.actorId,
-    image: event.attributes.image ?? "",
-    status: "created",
-    running: false,
-    health: "none",
-    exit_code: null,
-    oom_killed: false,
-    started_at: null,
-    finished_at: null,
-    restart_count: 0,
-    ...composeFields(labels),
-    labels,
-    healthcheck: null,
-  };
+  return baseRecord(name, event.actorId, event.attributes.image ?? "", labels);
 }
 
 /** Applies one engine event. Events of other types, and exec noise, change nothing. */
