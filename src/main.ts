@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Composition root: configuration -> logger -> service; signals and exit codes.
 // Exit 0 after a clean stop, 1 on a fatal error, 2 on invalid configuration.
-import { parseCliArgs, runCommand } from "./cli.js";
-import { loadConfig } from "./config.js";
+import { parseCliArgs, runCommand } from "./cli/cli.js";
+import { loadConfig } from "./config/loader.js";
 import { ConfigError, describeError } from "./errors.js";
-import { createLogger } from "./log.js";
-import { type Service, startService } from "./service.js";
+import { createLogger } from "./runtime/log.js";
+import { type Service, startService } from "./runtime/service.js";
 
 const STOP_TIMEOUT_MS = 5000;
 

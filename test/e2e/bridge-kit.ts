@@ -4,10 +4,10 @@
 import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import { z } from "zod";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/loader.js";
 import { Topics } from "../../src/homeassistant/topics.js";
-import { createLogger } from "../../src/log.js";
-import { type Service, type ServiceOptions, startService } from "../../src/service.js";
+import { createLogger } from "../../src/runtime/log.js";
+import { type Service, type ServiceOptions, startService } from "../../src/runtime/service.js";
 import { type Recorded, Recorder } from "../helpers/recorder.js";
 import { type DockerApi, type E2EServices, waitFor } from "./services.js";
 

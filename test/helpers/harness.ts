@@ -1,9 +1,9 @@
 // One bridge wired to a fake engine and an in-process broker, with a recording subscriber: the
 // set-up every integration test starts from.
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/loader.js";
 import { Topics } from "../../src/homeassistant/topics.js";
-import { createLogger } from "../../src/log.js";
-import { type Service, type ServiceOptions, startService } from "../../src/service.js";
+import { createLogger } from "../../src/runtime/log.js";
+import { type Service, type ServiceOptions, startService } from "../../src/runtime/service.js";
 import { startTestBroker, type TestBroker } from "./broker.js";
 import { FakeEngine, type FakeEngineOptions } from "./fake-engine.js";
 import { Recorder } from "./recorder.js";

@@ -6,10 +6,10 @@ import { createServer, type Server } from "node:net";
 import { Writable } from "node:stream";
 import { Aedes, type AedesOptions } from "aedes";
 import type { Logger } from "pino";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/loader.js";
 import { Topics } from "../../src/homeassistant/topics.js";
-import { createLogger } from "../../src/log.js";
-import { type Service, type ServiceOptions, startService } from "../../src/service.js";
+import { createLogger } from "../../src/runtime/log.js";
+import { type Service, type ServiceOptions, startService } from "../../src/runtime/service.js";
 import { FakeEngine, type FakeEngineOptions } from "./fake-engine.js";
 import { Recorder } from "./recorder.js";
 

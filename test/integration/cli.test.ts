@@ -5,9 +5,15 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { runCheck } from "../../src/check.js";
-import { type CliIo, helpText, parseCliArgs, printConfigText, runCommand } from "../../src/cli.js";
-import { configKeys, loadConfig } from "../../src/config.js";
+import { runCheck } from "../../src/cli/check.js";
+import {
+  type CliIo,
+  helpText,
+  parseCliArgs,
+  printConfigText,
+  runCommand,
+} from "../../src/cli/cli.js";
+import { configKeys, loadConfig } from "../../src/config/loader.js";
 import { startEmbeddedBroker } from "../../src/mqtt/embedded-broker.js";
 import { VERSION } from "../../src/version.js";
 import { startTestBroker } from "../helpers/broker.js";

@@ -10,7 +10,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { startHttpServer } from "../../src/http/server.js";
+import { startHttpServer } from "../../src/runtime/http-server.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {

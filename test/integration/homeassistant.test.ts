@@ -3,9 +3,9 @@
 // Assistant would show for each entity (value templates rendered on the real state payloads);
 // stack and host counts; the event entity; entity groups; labels.
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/log.js";
-import { type Service, startService } from "../../src/service.js";
+import { loadConfig } from "../../src/config/loader.js";
+import { createLogger } from "../../src/runtime/log.js";
+import { type Service, startService } from "../../src/runtime/service.js";
 import type { FakeEngine } from "../helpers/fake-engine.js";
 import {
   discoveryProblems,

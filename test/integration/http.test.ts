@@ -3,9 +3,9 @@
 import { Writable } from "node:stream";
 import { request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/log.js";
-import { type Service, startService } from "../../src/service.js";
+import { loadConfig } from "../../src/config/loader.js";
+import { createLogger } from "../../src/runtime/log.js";
+import { type Service, startService } from "../../src/runtime/service.js";
 import { startTestBroker } from "../helpers/broker.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { type Harness, startHarness } from "../helpers/harness.js";

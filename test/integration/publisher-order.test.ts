@@ -3,8 +3,8 @@
 import { createServer } from "node:net";
 import { Aedes } from "aedes";
 import { afterEach, expect, it } from "vitest";
-import { createLogger } from "../../src/log.js";
 import { MqttPublisher, PRIORITY } from "../../src/mqtt/publisher.js";
+import { createLogger } from "../../src/runtime/log.js";
 import { Recorder } from "../helpers/recorder.js";
 
 const closers: (() => Promise<void>)[] = [];

@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED_EVENTS } from "../../src/mqtt/publisher.js";
-import type { Service } from "../../src/service.js";
+import type { Service } from "../../src/runtime/service.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { Recorder } from "../helpers/recorder.js";
 import {

@@ -3,18 +3,18 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { configKeys, loadConfig } from "../../src/config.js";
 import {
   CONFIG_END,
   CONFIG_START,
   configReferenceMarkdown,
   exampleConfigYaml,
   withConfigReference,
-} from "../../src/config-docs.js";
+} from "../../src/config/docs.js";
+import { configKeys, loadConfig } from "../../src/config/loader.js";
 
 const README = fileURLToPath(new URL("../../README.md", import.meta.url));
 const EXAMPLE = fileURLToPath(new URL("../../config/config.example.yaml", import.meta.url));
-const STALE = "out of date with src/config.ts: run `npm run docs`";
+const STALE = "out of date with src/config/schema.ts: run `npm run docs`";
 
 describe("configuration docs", () => {
   it("the README's reference table is the generated one", () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig, redactUrl } from "../../src/config.js";
+import { loadConfig, redactUrl } from "../../src/config/loader.js";
 import { ConfigError } from "../../src/errors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dmb-config-"));

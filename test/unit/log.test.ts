@@ -1,7 +1,7 @@
 // Log formats: JSON a line for collectors, pretty for people, and secrets redacted in both.
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, resolveLogFormat } from "../../src/log.js";
+import { createLogger, resolveLogFormat } from "../../src/runtime/log.js";
 
 function capture(isTTY = false): Writable & { text: () => string } {
   let text = "";

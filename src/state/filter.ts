@@ -1,8 +1,8 @@
 // Which containers are mirrored and which events reach the events topics. Container rules match
 // names (glob or /regex/), labels (`key` or `key=value`) and Compose projects; event rules are
 // applied on the engine (its `filters` query) where that is exact, and again here.
-import { COMPOSE_ONEOFF, LABELS } from "./homeassistant/labels.js";
-import type { ContainerRecord } from "./state/model.js";
+import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
+import type { ContainerRecord } from "./model.js";
 
 export interface ContainerFilterSettings {
   include: readonly string[];

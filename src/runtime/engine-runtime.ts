@@ -3,15 +3,15 @@
 // failing never stalls another, and a dead bridge process still marks every host offline.
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { Bridge, defaultMirror } from "./bridge.js";
-import { type Config, parseEntityGroups } from "./config.js";
-import { DockerClient, type EngineEndpoint } from "./docker/client.js";
-import { buildContainerFilter, buildEventFilter, engineEventFilters } from "./filter.js";
-import { Topics } from "./homeassistant/topics.js";
-import { DockerEvents } from "./lib/docker-events.js";
+import { type Config, parseEntityGroups } from "../config/loader.js";
+import { DockerClient, type EngineEndpoint } from "../docker/client.js";
+import { Topics } from "../homeassistant/topics.js";
+import { DockerEvents } from "../lib/docker-events.js";
+import { MqttPublisher, type PublisherOptions } from "../mqtt/publisher.js";
+import { Bridge, defaultMirror } from "../publish/bridge.js";
+import { buildContainerFilter, buildEventFilter, engineEventFilters } from "../state/filter.js";
+import { VERSION } from "../version.js";
 import type { Metrics } from "./metrics.js";
-import { MqttPublisher, type PublisherOptions } from "./mqtt/publisher.js";
-import { VERSION } from "./version.js";
 
 export interface EngineSpec {
   hostId: string;

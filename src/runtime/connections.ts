@@ -2,11 +2,15 @@
 // or named after themselves once they answer), and Portainer's API key.
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
-import { type Config, configSchema } from "./config.js";
-import { type DockerClient, type EngineEndpoint, endpointFromDockerHost } from "./docker/client.js";
-import type { EngineInfo } from "./docker/schemas.js";
-import { ConfigError, describeError } from "./errors.js";
-import type { PublisherOptions } from "./mqtt/publisher.js";
+import { type Config, configSchema } from "../config/loader.js";
+import {
+  type DockerClient,
+  type EngineEndpoint,
+  endpointFromDockerHost,
+} from "../docker/client.js";
+import type { EngineInfo } from "../docker/schemas.js";
+import { ConfigError, describeError } from "../errors.js";
+import type { PublisherOptions } from "../mqtt/publisher.js";
 
 /** TLS options for the broker: CA and client certificate files, verification on by default. */
 export function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {

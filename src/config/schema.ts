@@ -1,8 +1,8 @@
 // The configuration schema: keys, defaults, environment variables, flags and documentation,
 // and the Config type derived from it, written once.
 
-import { type EngineEntry, LOG_LEVELS } from "./config-formats.js";
-import { ENTITY_GROUPS } from "./homeassistant/entities.js";
+import { ENTITY_GROUPS } from "../homeassistant/entities.js";
+import { type EngineEntry, LOG_LEVELS } from "./formats.js";
 
 export const configSchema = {
   docker: {

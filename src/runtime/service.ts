@@ -1,21 +1,21 @@
 // Wires the running service from a validated Config: HTTP server, broker (external or embedded),
 // one runtime per engine (configured, or Portainer's environments); stops them in reverse order.
 import type { Logger } from "pino";
-import type { Bridge } from "./bridge.js";
-import type { Config } from "./config.js";
+import type { Config } from "../config/loader.js";
+import { DockerClient } from "../docker/client.js";
+import { PortainerClient } from "../docker/portainer.js";
+import { sanitiseId } from "../homeassistant/ids.js";
+import type { DockerEvents } from "../lib/docker-events.js";
+import type { EmbeddedBroker } from "../mqtt/embedded-broker.js";
+import { type MqttPublisher, redactBroker } from "../mqtt/publisher.js";
+import type { Bridge } from "../publish/bridge.js";
+import { VERSION } from "../version.js";
 import { configuredEngines, firstContact, mqttTls, portainerKey } from "./connections.js";
-import { DockerClient } from "./docker/client.js";
-import { PortainerClient } from "./docker/portainer.js";
 import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
-import { sanitiseId } from "./homeassistant/ids.js";
-import { readiness } from "./http/readiness.js";
-import { type HttpServer, startHttpServer } from "./http/server.js";
-import type { DockerEvents } from "./lib/docker-events.js";
+import { type HttpServer, startHttpServer } from "./http-server.js";
 import type { Metrics } from "./metrics.js";
-import type { EmbeddedBroker } from "./mqtt/embedded-broker.js";
-import { type MqttPublisher, redactBroker } from "./mqtt/publisher.js";
 import { PortainerSupervisor } from "./portainer-supervisor.js";
-import { VERSION } from "./version.js";
+import { readiness } from "./readiness.js";
 
 export interface Service {
   /** Every engine followed now (Portainer environments come and go). */
@@ -77,7 +77,7 @@ async function startPipeline(
   let brokerUrl = config.mqtt.url;
   if (brokerUrl === "") {
     // Loaded only when used: the broker's modules cost start-up time and memory.
-    const { startEmbeddedBroker } = await import("./mqtt/embedded-broker.js");
+    const { startEmbeddedBroker } = await import("../mqtt/embedded-broker.js");
     embedded = await startEmbeddedBroker({
       host: config.mqtt.embedded_host,
       port: config.mqtt.embedded_port,

@@ -1,10 +1,10 @@
 // Follows Portainer's Docker environments as they come and go: lists them now and every
 // refresh, starts an engine runtime for each selected one, and retires those that disappear.
 import type { Logger } from "pino";
-import type { PortainerClient, PortainerEnvironment } from "./docker/portainer.js";
+import type { PortainerClient, PortainerEnvironment } from "../docker/portainer.js";
+import { describeError } from "../errors.js";
+import { sanitiseId } from "../homeassistant/ids.js";
 import type { EngineRuntime, EngineSpec } from "./engine-runtime.js";
-import { describeError } from "./errors.js";
-import { sanitiseId } from "./homeassistant/ids.js";
 
 export interface SupervisorDeps {
   client: PortainerClient;

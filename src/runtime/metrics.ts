@@ -3,10 +3,10 @@
 // not count (events by type, publishes by kind, latency) is counted here, through a sink wrapper
 // and the publisher's observer, so the pipeline modules stay unaware of Prometheus.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { EngineEvent } from "./docker/events.js";
-import type { WatcherSink, WatcherStats } from "./docker/watcher.js";
-import type { PublisherStats, PublishKind, PublishObserver } from "./mqtt/publisher.js";
-import { type ContainerRecord, containerStatuses } from "./state/model.js";
+import type { EngineEvent } from "../docker/events.js";
+import type { WatcherSink, WatcherStats } from "../docker/watcher.js";
+import type { PublisherStats, PublishKind, PublishObserver } from "../mqtt/publisher.js";
+import { type ContainerRecord, containerStatuses } from "../state/model.js";
 
 const PREFIX = "docker_mqtt_bridge_";
 

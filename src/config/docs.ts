@@ -1,7 +1,7 @@
 // Documentation generated from the configuration schema, so --help, the README's reference table
 // and config/config.example.yaml can never disagree with what the bridge accepts.
 import { stringify } from "yaml";
-import { configKeys, configSchema } from "./config.js";
+import { configKeys, configSchema } from "./loader.js";
 
 export interface KeyDoc {
   /** Dotted key, e.g. `mqtt.url`. */
@@ -76,7 +76,7 @@ export function configReferenceMarkdown(): string {
 export function exampleConfigYaml(): string {
   const lines = [
     "# docker-mqtt-bridge configuration: every key, set to its default.",
-    "# Generated from the schema (src/config.ts) by `npm run docs`: do not edit by hand.",
+    "# Generated from the schema (src/config/schema.ts) by `npm run docs`: do not edit by hand.",
     "#",
     "# Use it with `docker-mqtt-bridge --config FILE` (or CONFIG_FILE=FILE). Sources, lowest to",
     "# highest: defaults < this file < environment variables < command-line flags.",

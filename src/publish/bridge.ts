@@ -2,20 +2,16 @@
 // every change into MQTT messages: retained state, discovery, availability, raw events, removal
 // after a grace period, and a full republish on Home Assistant's birth.
 import type { Logger } from "pino";
-import type { EngineEvent } from "./docker/events.js";
-import type { ContainerInspect, EngineInfo } from "./docker/schemas.js";
-import type { WatcherSink } from "./docker/watcher.js";
-import { describeError } from "./errors.js";
-import type { DiscoveryContext, DiscoveryMode } from "./homeassistant/discovery.js";
-import type { EntityGroup } from "./homeassistant/entities.js";
-import { COMPOSE_ONEOFF, LABELS } from "./homeassistant/labels.js";
-import type { Topics } from "./homeassistant/topics.js";
-import { PRIORITY, type Publisher } from "./mqtt/publisher.js";
-import { Aggregates } from "./publish/aggregates.js";
-import { Announcer } from "./publish/announcer.js";
-import { EventPublisher, entityEventsOn } from "./publish/events.js";
-import { StaleCleanup } from "./publish/stale-cleanup.js";
-import { type ContainerRecord, publicState } from "./state/model.js";
+import type { EngineEvent } from "../docker/events.js";
+import type { ContainerInspect, EngineInfo } from "../docker/schemas.js";
+import type { WatcherSink } from "../docker/watcher.js";
+import { describeError } from "../errors.js";
+import type { DiscoveryContext, DiscoveryMode } from "../homeassistant/discovery.js";
+import type { EntityGroup } from "../homeassistant/entities.js";
+import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
+import type { Topics } from "../homeassistant/topics.js";
+import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
+import { type ContainerRecord, publicState } from "../state/model.js";
 import {
   applyEvent,
   applyInspect,
@@ -24,7 +20,11 @@ import {
   commitChanges,
   type Reduction,
   recordFromEvent,
-} from "./state/reducer.js";
+} from "../state/reducer.js";
+import { Aggregates } from "./aggregates.js";
+import { Announcer } from "./announcer.js";
+import { EventPublisher, entityEventsOn } from "./events.js";
+import { StaleCleanup } from "./stale-cleanup.js";
 
 export interface BridgeOptions {
   topics: Topics;

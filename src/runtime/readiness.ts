@@ -1,9 +1,9 @@
 // The /readyz answer: ready when the broker and every engine are connected, with per-engine detail.
-import type { Config } from "../config.js";
-import type { Metrics } from "../metrics.js";
+import type { Config } from "../config/loader.js";
 import { redactBroker } from "../mqtt/publisher.js";
-import type { Service } from "../service.js";
-import type { Readiness } from "./server.js";
+import type { Readiness } from "./http-server.js";
+import type { Metrics } from "./metrics.js";
+import type { Service } from "./service.js";
 
 /** Ready when the broker and every engine are connected; the detail says which is not. */
 export function readiness(

@@ -2,12 +2,12 @@
 // in plain words what is wrong and the likely fix. One line per check; exit status 0 or 1.
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { type LoadedConfig, loadConfig } from "./config.js";
-import { mqttTls } from "./connections.js";
-import { DockerClient, endpointFromDockerHost, MIN_TESTED_API_VERSION } from "./docker/client.js";
-import { DockerError, describeError } from "./errors.js";
-import { redactBroker } from "./mqtt/publisher.js";
-import { VERSION } from "./version.js";
+import { type LoadedConfig, loadConfig } from "../config/loader.js";
+import { DockerClient, endpointFromDockerHost, MIN_TESTED_API_VERSION } from "../docker/client.js";
+import { DockerError, describeError } from "../errors.js";
+import { redactBroker } from "../mqtt/publisher.js";
+import { mqttTls } from "../runtime/connections.js";
+import { VERSION } from "../version.js";
 
 /** Where --check writes; tests capture it. */
 export interface CheckIo {

@@ -1,10 +1,11 @@
 // The command line around the service: which mode the arguments ask for, --help generated from the
 // schema, --print-config with each value's source, and --check (in check.ts).
+
+import { keyDocs, showDefault, type YamlItem, yamlLines } from "../config/docs.js";
+import { type LoadedConfig, loadConfig, redactUrl } from "../config/loader.js";
+import { ConfigError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { runCheck } from "./check.js";
-import { type LoadedConfig, loadConfig, redactUrl } from "./config.js";
-import { keyDocs, showDefault, type YamlItem, yamlLines } from "./config-docs.js";
-import { ConfigError } from "./errors.js";
-import { VERSION } from "./version.js";
 
 export type CliMode = "run" | "help" | "version" | "check" | "print-config";
 

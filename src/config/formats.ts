@@ -1,9 +1,9 @@
 // Value formats of the configuration schema (registered once with convict): each validates, and
 // coerces what arrives as text from the environment or a flag.
 import convict from "convict";
-import { compilePattern } from "./filter.js";
-import { ENTITY_GROUPS, type EntityGroup } from "./homeassistant/entities.js";
-import { isCleanId } from "./homeassistant/ids.js";
+import { ENTITY_GROUPS, type EntityGroup } from "../homeassistant/entities.js";
+import { isCleanId } from "../homeassistant/ids.js";
+import { compilePattern } from "../state/filter.js";
 
 /** The entity groups of `homeassistant.entities` ("running, health" -> ["running", "health"]). */
 export function parseEntityGroups(value: string): EntityGroup[] {

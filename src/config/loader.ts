@@ -4,12 +4,12 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import convict from "convict";
 import { parse as parseYaml } from "yaml";
-import "./config-formats.js";
-import { type Config, configSchema } from "./config-schema.js";
-import { ConfigError } from "./errors.js";
+import "./formats.js";
+import { ConfigError } from "../errors.js";
+import { type Config, configSchema } from "./schema.js";
 
-export { parseEntityGroups } from "./config-formats.js";
-export { type Config, configSchema } from "./config-schema.js";
+export { parseEntityGroups } from "./formats.js";
+export { type Config, configSchema } from "./schema.js";
 
 export interface ConfigSources {
   /** Command-line arguments after the program name. */
