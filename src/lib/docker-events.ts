@@ -15,8 +15,8 @@ import {
   type WatcherStatus,
 } from "../docker/watcher.js";
 import type { BridgeError } from "../errors.js";
+import { ContainerModel } from "../state/container-model.js";
 import type { ContainerRecord } from "../state/model.js";
-import { applyEvent, applyInspect, applySnapshot, commitChanges } from "../state/reducer.js";
 import { type DockerEvent, type EventType, toDockerEvent } from "./events.js";
 
 export interface PortainerTarget {
@@ -87,6 +87,8 @@ function endpointOf(options: DockerEventsOptions): {
   };
 }
 
+const NO_CONTAINERS: ReadonlyMap<string, ContainerRecord> = new Map();
+
 export class DockerEvents implements AsyncIterable<DockerEvent> {
   readonly #options: DockerEventsOptions;
   readonly #client: DockerClient;
@@ -100,7 +102,8 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
   readonly #latest = new Map<string, EngineEvent>();
   /** Ends open async iterators on close(). */
   readonly #closeWatchers = new Set<() => void>();
-  readonly #containers = new Map<string, ContainerRecord>();
+  /** The live container model, with the bridge's own safeguards (`model: true`). */
+  readonly #model: ContainerModel | undefined;
   #info: EngineInfo | undefined;
   #firstConnect: { resolve: () => void } | undefined;
   #started = false;
@@ -118,6 +121,10 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
       this.#ownsClient = true;
     }
     const log = options.logger ?? pino({ level: "silent" });
+    if (options.model === true) {
+      const client = this.#client;
+      this.#model = new ContainerModel({ inspect: (id) => client.inspectContainer(id), log });
+    }
     this.#watcher = new EngineWatcher({
       api: this.#client,
       sink: this.#sink(),
@@ -176,6 +183,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
 
   async #close(): Promise<void> {
     this.#firstConnect?.resolve();
+    this.#model?.stop();
     await this.#watcher.stop();
     if (this.#ownsClient) await this.#client.close();
     await this.#portainer?.close();
@@ -242,7 +250,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
 
   /** The live container model, by name (needs `model: true`). */
   get containers(): ReadonlyMap<string, ContainerRecord> {
-    return this.#containers;
+    return this.#model?.records ?? NO_CONTAINERS;
   }
 
   /** A fresh snapshot of every container (list, then inspect), independent of the stream. */
@@ -298,7 +306,6 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
   }
 
   #sink(): WatcherSink {
-    const keepModel = this.#options.model === true;
     const outer = this.#options.sink;
     return {
       connected: (info, apiVersion) => {
@@ -306,14 +313,13 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
         outer?.connected(info, apiVersion);
       },
       snapshot: (records) => {
-        if (keepModel)
-          commitChanges(this.#containers, applySnapshot(this.#containers, records).changes);
+        this.#model?.applySnapshot(records);
         outer?.snapshot(records);
       },
       disconnected: (reason) => outer?.disconnected(reason),
       event: (raw: EngineEvent) => {
         outer?.event(raw);
-        if (keepModel) this.#applyToModel(raw);
+        this.#model?.applyEvent(raw);
         // Kept raw and typed on demand: the bridge subscribes to nothing and should not pay for it.
         this.#latest.set(raw.type, raw);
         if (this.#subscriptions.size === 0) return;
@@ -323,18 +329,5 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
         }
       },
     };
-  }
-
-  #applyToModel(raw: EngineEvent): void {
-    const reduction = applyEvent(this.#containers, raw);
-    commitChanges(this.#containers, reduction.changes);
-    if (!reduction.inspect) return;
-    this.#client
-      .inspectContainer(reduction.inspect.id)
-      .then((inspect) => {
-        if (inspect)
-          commitChanges(this.#containers, applyInspect(this.#containers, inspect).changes);
-      })
-      .catch(() => undefined);
   }
 }

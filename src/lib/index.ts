@@ -10,9 +10,11 @@ export type { PortainerEnvironment } from "../docker/portainer.js";
 export { PortainerClient } from "../docker/portainer.js";
 export type { WatcherSink, WatcherStatus } from "../docker/watcher.js";
 export { BridgeError, ConfigError, DockerError, type ErrorCode } from "../errors.js";
+export type { ContainerModelDeps, ModelChange } from "../state/container-model.js";
+export { ContainerModel } from "../state/container-model.js";
 export type { ContainerRecord, ContainerStatus, Health } from "../state/model.js";
 export { containerRecordSchema, containerStatuses, healthValues } from "../state/model.js";
-export type { Change, ContainerMap, Reduction } from "../state/reducer.js";
+export type { Change, ContainerMap, InspectNeed, Reduction } from "../state/reducer.js";
 export {
   applyEvent,
   applyInspect,

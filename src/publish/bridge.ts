@@ -1,26 +1,26 @@
-// Orchestration for one engine: applies the engine's snapshot and events to the model and turns
-// every change into MQTT messages: retained state, discovery, availability, raw events, removal
-// after a grace period, and a full republish on Home Assistant's birth.
+// Orchestration for one engine: feeds the engine's snapshot and events to the container model,
+// walks each container name through its lifecycle (state/lifecycle.ts) and carries out what each
+// step asks for: discovery, retained state, removal after a grace period, raw and entity events,
+// availability, and a full republish on Home Assistant's birth.
 import type { Logger } from "pino";
 import type { EngineEvent } from "../docker/events.js";
 import type { ContainerInspect, EngineInfo } from "../docker/schemas.js";
 import type { WatcherSink } from "../docker/watcher.js";
-import { describeError } from "../errors.js";
 import type { DiscoveryContext, DiscoveryMode } from "../homeassistant/discovery.js";
 import type { EntityGroup } from "../homeassistant/entities.js";
 import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
 import type { Topics } from "../homeassistant/topics.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
-import { type ContainerRecord, publicState } from "../state/model.js";
+import { ContainerModel, type ModelChange } from "../state/container-model.js";
 import {
-  applyEvent,
-  applyInspect,
-  applySnapshot,
-  type Change,
-  commitChanges,
-  type Reduction,
-  recordFromEvent,
-} from "../state/reducer.js";
+  type Effect,
+  isPublished,
+  type LifecycleInput,
+  type Phase,
+  transition,
+} from "../state/lifecycle.js";
+import { type ContainerRecord, publicState } from "../state/model.js";
+import { recordFromEvent } from "../state/records.js";
 import { Aggregates } from "./aggregates.js";
 import { Announcer } from "./announcer.js";
 import { EventPublisher, entityEventsOn } from "./events.js";
@@ -71,16 +71,13 @@ export function defaultMirror(record: ContainerRecord): boolean {
 export class Bridge implements WatcherSink {
   readonly #o: BridgeOptions;
   readonly #log: Logger;
-  readonly #ctx: DiscoveryContext;
   readonly #mirror: (record: ContainerRecord) => boolean;
-  readonly #containers = new Map<string, ContainerRecord>();
-  /** Names whose entities are published (mirrored records, and those within removal grace). */
-  readonly #published = new Map<string, string | null>();
+  readonly #model: ContainerModel;
+  /** Each container name's lifecycle phase; a name without one is gone. */
+  readonly #phases = new Map<string, Phase>();
+  /** Compose project of each name whose entities are published, for stacks within grace. */
+  readonly #projects = new Map<string, string | null>();
   readonly #removalTimers = new Map<string, NodeJS.Timeout>();
-  /** Container ids being inspected, with the held-back name to release when the answer comes. */
-  readonly #inspecting = new Map<string, string | undefined>();
-  /** Names first seen in an event, held back until their inspect answers. */
-  readonly #awaitingInspect = new Set<string>();
   readonly #announcer: Announcer;
   readonly #events: EventPublisher;
   readonly #aggregates: Aggregates;
@@ -96,15 +93,20 @@ export class Bridge implements WatcherSink {
     this.#o = options;
     this.#log = options.log;
     this.#mirror = options.mirror ?? defaultMirror;
+    this.#model = new ContainerModel({
+      inspect: options.inspect,
+      log: options.log,
+      onChanges: (changes) => this.#onChanges(changes),
+    });
     const ha = options.homeassistant;
-    this.#ctx = {
+    const ctx: DiscoveryContext = {
       topics: options.topics,
       mode: ha.mode,
       version: options.version,
       stacks: ha.stacks ?? true,
       ...(ha.entities ? { groups: new Set(ha.entities) } : {}),
     };
-    const deps = { ctx: this.#ctx, publisher: options.publisher, log: options.log };
+    const deps = { ctx, publisher: options.publisher, log: options.log };
     this.#announcer = new Announcer(deps);
     this.#events = new EventPublisher({
       topics: options.topics,
@@ -112,21 +114,14 @@ export class Bridge implements WatcherSink {
       publishHealthcheckExec: options.publishHealthcheckExec,
       eventFilter: options.eventFilter,
       entityEvents: entityEventsOn(ha.enabled, ha.entities),
-      healthcheckOf: (name) => this.#containers.get(name)?.healthcheck,
+      healthcheckOf: (name) => this.#model.records.get(name)?.healthcheck,
     });
     this.#aggregates = new Aggregates({
       ...deps,
       discovery: ha.enabled,
       stacks: ha.stacks ?? true,
-      records: () => [...this.#containers.values()].filter((r) => this.#published.has(r.name)),
-      pendingProjects: () => {
-        const out: string[] = [];
-        for (const name of this.#removalTimers.keys()) {
-          const project = this.#published.get(name);
-          if (project) out.push(project);
-        }
-        return out;
-      },
+      records: () => this.#announced(),
+      pendingProjects: () => this.#graceProjects(),
     });
     this.#cleanup = new StaleCleanup({
       ...deps,
@@ -145,7 +140,12 @@ export class Bridge implements WatcherSink {
 
   /** Read-only view of the model, keyed by container name. */
   get containers(): ReadonlyMap<string, ContainerRecord> {
-    return this.#containers;
+    return this.#model.records;
+  }
+
+  /** A name's lifecycle phase ("gone" when it has none): for diagnostics and tests. */
+  phaseOf(name: string): Phase | "gone" {
+    return this.#phases.get(name) ?? "gone";
   }
 
   start(): void {
@@ -172,6 +172,7 @@ export class Bridge implements WatcherSink {
 
   stop(): void {
     this.#stopped = true;
+    this.#model.stop();
     for (const timer of this.#removalTimers.values()) clearTimeout(timer);
     this.#removalTimers.clear();
     clearTimeout(this.#offlineTimer);
@@ -182,7 +183,7 @@ export class Bridge implements WatcherSink {
 
   /** Clears everything published for this host: for an engine that is no longer followed. */
   retire(): void {
-    for (const name of [...this.#published.keys()]) this.#removeNow(name);
+    for (const [name, phase] of [...this.#phases]) if (isPublished(phase)) this.#clear(name);
     this.#aggregates.retire();
     this.#o.publisher.clearRetained(this.#o.topics.availability(), PRIORITY.availability);
   }
@@ -204,41 +205,43 @@ export class Bridge implements WatcherSink {
   }
 
   snapshot(records: ContainerRecord[]): void {
-    this.#apply(applySnapshot(this.#containers, records));
+    this.#model.applySnapshot(records);
     this.#cleanup.snapshotApplied();
   }
 
   event(event: EngineEvent): void {
     if (this.#stopped) return;
-    const hidden = event.type === "container" && this.#isHidden(event);
-    if (!hidden) this.#events.publish(event);
-    this.#apply(applyEvent(this.#containers, event));
-    if (event.type === "container") {
-      const state = hidden
-        ? "hidden"
-        : this.#awaitingInspect.has(event.name)
-          ? "pending"
-          : this.#published.has(event.name)
-            ? "announced"
-            : "hidden";
-      this.#events.fireEntity(event, state);
+    if (event.type !== "container") {
+      this.#events.publish(event);
+      return;
     }
-    // Only inspect knows the restart count; a start is when it may have changed.
-    if (event.type === "container" && event.action === "start") this.#inspect(event.actorId);
-  }
-
-  /** An event of a container that is not mirrored (filtered out or opted out) stays unpublished. */
-  #isHidden(event: EngineEvent): boolean {
-    if (this.#published.has(event.name)) return false;
-    const known = this.#containers.get(event.name);
-    if (known && known.id === event.actorId) return !this.#mirror(known);
-    // First heard of in this event: its attributes carry its labels, enough to decide.
-    return event.name !== "" && !this.#mirror(recordFromEvent(event));
+    const hidden = this.#isHidden(event);
+    if (!hidden) this.#events.publish(event);
+    this.#model.applyEvent(event);
+    const phase = this.#phases.get(event.name);
+    this.#events.fireEntity(
+      event,
+      hidden || phase === undefined || phase === "hidden"
+        ? "hidden"
+        : phase === "pending" || phase === "replacing"
+          ? "pending"
+          : "announced",
+    );
   }
 
   disconnected(reason: string): void {
     this.#log.warn({ reason }, "engine connection lost");
     this.#scheduleOffline();
+  }
+
+  /** An event of a container that is not mirrored (filtered out or opted out) stays unpublished. */
+  #isHidden(event: EngineEvent): boolean {
+    const phase = this.#phases.get(event.name);
+    if (phase !== undefined && isPublished(phase)) return false;
+    const known = this.#model.records.get(event.name);
+    if (known && known.id === event.actorId) return !this.#mirror(known);
+    // First heard of in this event: its attributes carry its labels, enough to decide.
+    return event.name !== "" && !this.#mirror(recordFromEvent(event));
   }
 
   #scheduleOffline(): void {
@@ -252,53 +255,58 @@ export class Bridge implements WatcherSink {
     }, this.#o.offlineDelayMs ?? 1500);
   }
 
-  // --- model -> MQTT ---
+  // --- model -> lifecycle -> MQTT ---
 
-  #apply(reduction: Reduction): void {
-    commitChanges(this.#containers, reduction.changes);
-    const wanted = reduction.inspect;
-    // A container first seen in an event is held back until its inspect answers: published
-    // from the event alone it would lack its healthcheck (a Health entity appearing later, a
-    // `health: none` that is not true).
-    if (wanted && this.#containers.get(wanted.name)?.id === wanted.id)
-      this.#awaitingInspect.add(wanted.name);
-    for (const change of reduction.changes) this.#publishChange(change);
-    if (reduction.changes.length > 0) this.#aggregates.markDirty();
-    if (wanted) this.#inspect(wanted.id, wanted.name);
-  }
-
-  #publishChange(change: Change): void {
-    if (change.kind === "upsert") {
-      if (this.#awaitingInspect.has(change.record.name)) return;
-      if (this.#mirror(change.record)) {
-        this.#stateChanges++;
-        this.#publishContainer(change.record);
-      } else if (this.#published.has(change.record.name)) {
-        // Opted out (or its labels changed so): its entities go at once.
-        this.#removeNow(change.record.name);
+  #onChanges(changes: readonly ModelChange[]): void {
+    if (this.#stopped) return;
+    for (const change of changes) {
+      if (change.kind === "upsert") {
+        const { record, settled } = change;
+        this.#step(record.name, { kind: "seen", settled, mirrored: this.#mirror(record) }, record);
+      } else {
+        this.#step(change.name, { kind: "removed", reason: change.reason });
       }
-      return;
     }
-    if (!this.#published.has(change.name)) return;
-    if (change.reason === "rename") {
-      this.#removeNow(change.name);
-      return;
-    }
-    // Destroyed, vanished or being replaced: wait, a container of that name may come back.
-    this.#scheduleRemoval(change.name);
+    this.#aggregates.markDirty();
   }
 
-  #publishContainer(record: ContainerRecord): void {
-    const timer = this.#removalTimers.get(record.name);
-    if (timer) {
-      clearTimeout(timer);
-      this.#removalTimers.delete(record.name);
-      this.#log.info(
-        { container: record.name },
-        "container came back within the removal grace; entities kept",
-      );
+  #step(name: string, input: LifecycleInput, record?: ContainerRecord): void {
+    const { phase, effects } = transition(this.#phases.get(name) ?? "gone", input);
+    if (phase === "gone") this.#phases.delete(name);
+    else this.#phases.set(name, phase);
+    for (const effect of effects) this.#carryOut(effect, name, record);
+  }
+
+  #carryOut(effect: Effect, name: string, record: ContainerRecord | undefined): void {
+    switch (effect) {
+      case "announce":
+        if (record) this.#announce(record);
+        return;
+      case "clear":
+        this.#clear(name);
+        return;
+      case "start-grace":
+        this.#startGrace(name);
+        return;
+      case "cancel-grace":
+        if (this.#removalTimers.has(name)) {
+          clearTimeout(this.#removalTimers.get(name));
+          this.#removalTimers.delete(name);
+          this.#log.info({ container: name }, "container came back within the removal grace");
+        }
+        return;
+      case "release-events":
+        this.#events.release(name, true);
+        return;
+      case "drop-events":
+        this.#events.release(name, false);
+        return;
     }
-    this.#published.set(record.name, record.compose_project);
+  }
+
+  #announce(record: ContainerRecord): void {
+    this.#stateChanges++;
+    this.#projects.set(record.name, record.compose_project);
     if (this.#o.homeassistant.enabled) this.#announcer.announce(record);
     this.#o.publisher.setRetained(
       this.#o.topics.containerState(record.name),
@@ -307,20 +315,27 @@ export class Bridge implements WatcherSink {
     );
   }
 
-  #scheduleRemoval(name: string): void {
+  #startGrace(name: string): void {
     if (this.#removalTimers.has(name)) return;
     const timer = setTimeout(() => {
       this.#removalTimers.delete(name);
-      if (!this.#containers.has(name)) this.#removeNow(name);
+      this.#step(name, { kind: "grace-expired" });
+      // A container of that name that is still awaited gets its own turn.
+      const record = this.#model.records.get(name);
+      if (record) {
+        const settled = this.#model.isSettled(record.id);
+        this.#step(name, { kind: "seen", settled, mirrored: this.#mirror(record) }, record);
+      }
+      this.#aggregates.markDirty();
     }, this.#o.removalGraceMs);
     this.#removalTimers.set(name, timer);
   }
 
-  #removeNow(name: string): void {
+  #clear(name: string): void {
     const timer = this.#removalTimers.get(name);
     if (timer) clearTimeout(timer);
     this.#removalTimers.delete(name);
-    this.#published.delete(name);
+    this.#projects.delete(name);
     this.#removals++;
     this.#announcer.remove(name);
     this.#o.publisher.clearRetained(this.#o.topics.containerState(name), PRIORITY.state);
@@ -328,34 +343,21 @@ export class Bridge implements WatcherSink {
     this.#log.info({ container: name }, "container removed; entities cleared");
   }
 
-  #inspect(id: string, name?: string): void {
-    if (this.#stopped) return;
-    if (this.#inspecting.has(id)) {
-      // Already asked: release the held-back name when that answer comes.
-      if (name !== undefined) this.#inspecting.set(id, name);
-      return;
+  /** The records whose entities are out, for the host and stack counts. */
+  *#announced(): Iterable<ContainerRecord> {
+    for (const [name, phase] of this.#phases) {
+      if (phase !== "announced") continue;
+      const record = this.#model.records.get(name);
+      if (record) yield record;
     }
-    this.#inspecting.set(id, name);
-    this.#o
-      .inspect(id)
-      .then((inspect) => {
-        if (inspect && !this.#stopped) this.#apply(applyInspect(this.#containers, inspect));
-      })
-      .catch((err: unknown) => {
-        this.#log.warn({ container: id.slice(0, 12), err: describeError(err) }, "inspect failed");
-      })
-      .finally(() => {
-        const held = this.#inspecting.get(id);
-        this.#inspecting.delete(id);
-        if (held === undefined || !this.#awaitingInspect.delete(held) || this.#stopped) return;
-        // Publish what the model now holds: the inspect's answer, or the event's view if it failed.
-        const record = this.#containers.get(held);
-        if (record) {
-          this.#publishChange({ kind: "upsert", record });
-          this.#aggregates.markDirty();
-        }
-        this.#events.release(held, this.#published.has(held));
-      });
+  }
+
+  /** Compose projects of containers waiting out their removal grace (their stack stays). */
+  *#graceProjects(): Iterable<string> {
+    for (const [name, phase] of this.#phases) {
+      const project = this.#projects.get(name);
+      if ((phase === "grace" || phase === "replacing") && project) yield project;
+    }
   }
 
   #onHomeAssistantBirth(): void {

@@ -32,6 +32,8 @@ export const containerRecordSchema = z.object({
   labels: z.record(z.string(), z.string()),
   /** The healthcheck command as the engine reports it in exec events, or null. */
   healthcheck: z.string().nullable(),
+  /** `HostConfig.RestartPolicy.Name` ("no" for none), or null while only an event or list entry told of it. */
+  restart_policy: z.string().nullable(),
 });
 export type ContainerRecord = z.infer<typeof containerRecordSchema>;
 export type ContainerStatus = ContainerRecord["status"];
@@ -39,6 +41,6 @@ export type Health = ContainerRecord["health"];
 
 /** The record as published on the state topic: labels and internal fields left out. */
 export function publicState(record: ContainerRecord): Record<string, unknown> {
-  const { labels: _labels, healthcheck: _healthcheck, ...rest } = record;
+  const { labels: _labels, healthcheck: _healthcheck, restart_policy: _policy, ...rest } = record;
   return rest;
 }

@@ -1,14 +1,18 @@
-// Pure reducer: snapshot and events in, container records and changes out. No I/O, no clock:
-// every time comes from the engine. Events set state rather than count it, so re-applying an
-// event (a replay after reconnect) is harmless.
+// Pure reducer: snapshot, events and inspect answers in, changes out. No I/O, no clock: every time
+// comes from the engine. Events set state rather than count it, so re-applying an event (a replay
+// after reconnect) is harmless. Where an event cannot say the whole truth, the reduction asks for
+// an inspect; ContainerModel (container-model.ts) decides when an answer may be applied.
 import type { EngineEvent } from "../docker/events.js";
-import type { ContainerInspect, ContainerSummary } from "../docker/schemas.js";
-import {
-  type ContainerRecord,
-  type ContainerStatus,
-  containerStatuses,
-  type Health,
-} from "./model.js";
+import type { ContainerInspect } from "../docker/schemas.js";
+import type { ContainerRecord } from "./model.js";
+import { isReplacementName, recordFromEvent, recordFromInspect } from "./records.js";
+
+export {
+  isReplacementName,
+  recordFromEvent,
+  recordFromInspect,
+  recordFromSummary,
+} from "./records.js";
 
 export type ContainerMap = ReadonlyMap<string, ContainerRecord>;
 
@@ -18,142 +22,31 @@ export type Change =
   | { kind: "removed"; name: string; id: string; reason: RemovalReason };
 
 /**
- * destroy: removed by the engine; vanished: missing from a fresh snapshot; rename: renamed by a
- * user; replaced: renamed by Compose on its way out, a new container of that name follows.
+ * destroy: removed by the engine; vanished: missing from a fresh snapshot (or inspect said 404);
+ * rename: renamed by a user; replaced: renamed by Compose on its way out, a new container of that
+ * name follows.
  */
 export type RemovalReason = "destroy" | "vanished" | "rename" | "replaced";
+
+/**
+ * Why an inspect is wanted. `hold`: what the event leaves is not known (a container first heard
+ * of, an unpause's health, a die under a restart policy): show nothing new until the engine
+ * answers. `refine`: the event's view is right but the engine knows more (exact times, restart
+ * count, health after a pause): show it now, then the answer.
+ */
+export type InspectNeed = "hold" | "refine";
 
 /** What an input does to the model. The map itself is never copied or mutated here. */
 export interface Reduction {
   changes: Change[];
-  /** Set when the event is about a container the model does not know in full: inspect it. */
-  inspect?: { id: string; name: string };
-}
-
-const COMPOSE_PROJECT = "com.docker.compose.project";
-const COMPOSE_SERVICE = "com.docker.compose.service";
-
-/**
- * Compose renames a container it is about to replace to `<first 12 of its id>_<name>`; such a
- * name is transient and never mirrored.
- */
-export function isReplacementName(name: string, id: string): boolean {
-  return id.length >= 12 && name.startsWith(`${id.slice(0, 12)}_`);
+  /** Ask the engine about this container. */
+  inspect?: { id: string; name: string; need: InspectNeed };
 }
 
 function nanoToIso(timeNano: string): string {
   const ms = Number(BigInt(timeNano) / 1_000_000n);
   const nanos = timeNano.padStart(9, "0").slice(-9);
   return `${new Date(ms).toISOString().slice(0, 19)}.${nanos}Z`;
-}
-
-function dockerTime(value: string | undefined): string | null {
-  if (!value || value.startsWith("0001-01-01")) return null;
-  return value;
-}
-
-function asStatus(value: string): ContainerStatus {
-  return (containerStatuses as readonly string[]).includes(value)
-    ? (value as ContainerStatus)
-    : "exited";
-}
-
-function healthcheckCommand(test: readonly string[] | null | undefined): string | null {
-  if (!test || test.length === 0) return null;
-  const [kind, ...rest] = test;
-  if (kind === "NONE") return null;
-  if (kind === "CMD-SHELL") return `/bin/sh -c ${rest.join(" ")}`;
-  if (kind === "CMD") return rest.join(" ");
-  return test.join(" ");
-}
-
-function composeFields(labels: Record<string, string>) {
-  return {
-    compose_project: labels[COMPOSE_PROJECT] ?? null,
-    compose_service: labels[COMPOSE_SERVICE] ?? null,
-  };
-}
-
-/** Health as read from a list entry's status text, for engines that list no Health field. */
-function healthFromStatusText(status: string): Health | undefined {
-  if (status.includes("(healthy)")) return "healthy";
-  if (status.includes("(unhealthy)")) return "unhealthy";
-  if (status.includes("(health: starting)")) return "starting";
-  return undefined;
-}
-
-/** A record that knows only who the container is: created, no health, no times. */
-function baseRecord(
-  name: string,
-  id: string,
-  image: string,
-  labels: Record<string, string>,
-): ContainerRecord {
-  return {
-    name,
-    id,
-    image,
-    status: "created",
-    running: false,
-    health: "none",
-    exit_code: null,
-    oom_killed: false,
-    started_at: null,
-    finished_at: null,
-    restart_count: 0,
-    ...composeFields(labels),
-    labels,
-    healthcheck: null,
-  };
-}
-
-/** A record from a list entry alone (used when inspect failed or is not needed). */
-export function recordFromSummary(summary: ContainerSummary): ContainerRecord | null {
-  const name = (summary.Names?.[0] ?? "").replace(/^\//, "");
-  if (name === "" || isReplacementName(name, summary.Id)) return null;
-  const labels = summary.Labels ?? {};
-  const status = asStatus(summary.State);
-  const exit = /^Exited \((-?\d+)\)/.exec(summary.Status);
-  const health = healthFromStatusText(summary.Status);
-  return {
-    ...baseRecord(name, summary.Id, summary.Image, labels),
-    status,
-    running: status === "running",
-    health: health ?? "none",
-    exit_code: exit ? Number(exit[1]) : null,
-  };
-}
-
-/** A record from an inspect answer: the full truth at that moment. */
-export function recordFromInspect(inspect: ContainerInspect): ContainerRecord | null {
-  const name = inspect.Name.replace(/^\//, "");
-  if (name === "" || isReplacementName(name, inspect.Id)) return null;
-  const labels = inspect.Config?.Labels ?? {};
-  const s = inspect.State;
-  const status = asStatus(s.Status);
-  const healthcheck = healthcheckCommand(inspect.Config?.Healthcheck?.Test);
-  let health: Health = "none";
-  if (healthcheck !== null) {
-    const reported = s.Health?.Status;
-    health = reported === "healthy" || reported === "unhealthy" ? reported : "starting";
-  }
-  const finished = dockerTime(s.FinishedAt);
-  return {
-    name,
-    id: inspect.Id,
-    image: inspect.Config?.Image ?? "",
-    status,
-    running: status === "running",
-    health,
-    exit_code: status === "running" || status === "paused" || finished === null ? null : s.ExitCode,
-    oom_killed: s.OOMKilled,
-    started_at: dockerTime(s.StartedAt),
-    finished_at: finished,
-    restart_count: inspect.RestartCount,
-    ...composeFields(labels),
-    labels,
-    healthcheck,
-  };
 }
 
 function sameRecord(a: ContainerRecord, b: ContainerRecord): boolean {
@@ -206,8 +99,17 @@ export function applySnapshot(
   return { changes };
 }
 
-/** Applies an inspect answer for one container (after create, start, or an unknown id). */
-export function applyInspect(containers: ContainerMap, inspect: ContainerInspect): Reduction {
+/**
+ * Applies an inspect answer. `fresh`: no event about the container arrived after the request was
+ * sent, so the answer is the engine's truth, newer than anything the events said, and replaces the
+ * record. A stale answer gives only what never changes for a container id (image, labels,
+ * healthcheck, restart policy); its state may be older than the events applied since.
+ */
+export function applyInspect(
+  containers: ContainerMap,
+  inspect: ContainerInspect,
+  options: { fresh: boolean } = { fresh: true },
+): Reduction {
   const record = recordFromInspect(inspect);
   if (!record) return NOTHING;
   const current = containers.get(record.name);
@@ -216,36 +118,29 @@ export function applyInspect(containers: ContainerMap, inspect: ContainerInspect
   // So is one naming a container by a name it had before a rename the model already applied.
   if (!current) {
     for (const other of containers.values()) if (other.id === record.id) return NOTHING;
+    return withRecord(containers, record);
   }
-  if (current) {
-    // Keep what events already told us more precisely (times to the nanosecond, health after
-    // the inspect was sent); take what only inspect knows.
-    return withRecord(containers, {
-      ...current,
-      image: record.image || current.image,
-      restart_count: record.restart_count,
-      healthcheck: record.healthcheck,
-      health:
-        record.healthcheck === null
-          ? "none"
-          : current.health === "none"
-            ? record.health
-            : current.health,
-      labels: record.labels,
-      ...composeFields(record.labels),
-    });
-  }
-  return withRecord(containers, record);
+  if (options.fresh) return withRecord(containers, record);
+  return withRecord(containers, {
+    ...current,
+    image: record.image || current.image,
+    labels: record.labels,
+    compose_project: record.compose_project,
+    compose_service: record.compose_service,
+    healthcheck: record.healthcheck,
+    restart_policy: record.restart_policy,
+    health:
+      record.healthcheck === null
+        ? "none"
+        : current.health === "none"
+          ? record.health
+          : current.health,
+  });
 }
 
-/** What a container event alone says of its container (labels, image): before an inspect answers. */
-export function recordFromEvent(event: EngineEvent, name: string = event.name): ContainerRecord {
-  const labels: Record<string, string> = {};
-  for (const [key, value] of Object.entries(event.attributes)) {
-    if (!["name", "image", "exitCode", "signal", "oldName", "execID"].includes(key))
-      labels[key] = value;
-  }
-  return baseRecord(name, event.actorId, event.attributes.image ?? "", labels);
+/** What a die leaves: exited, unless a restart policy may have the engine restarting it. */
+function dieNeed(record: ContainerRecord): InspectNeed {
+  return record.restart_policy === "no" ? "refine" : "hold";
 }
 
 /** Applies one engine event. Events of other types, and exec noise, change nothing. */
@@ -253,40 +148,42 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
   if (event.type !== "container" || event.actorId === "") return NOTHING;
   const name = event.name;
   if (name === "") return NOTHING;
+  const id = event.actorId;
 
   if (event.action === "rename") {
     // Already applied (a replay after a reconnect): the container has this name now.
-    if (containers.get(name)?.id === event.actorId) return NOTHING;
+    if (containers.get(name)?.id === id) return NOTHING;
     const oldName = (event.attributes.oldName ?? "").replace(/^\//, "");
     const old = containers.get(oldName);
-    const known = old !== undefined && old.id === event.actorId;
-    const replaced = isReplacementName(name, event.actorId);
+    const known = old !== undefined && old.id === id;
+    const replaced = isReplacementName(name, id);
     const reason = replaced ? "replaced" : "rename";
     const removed = known ? withoutRecord(containers, oldName, reason).changes : [];
     if (replaced) return { changes: removed };
     const base = known ? old : recordFromEvent(event, name);
     const changes = [...removed, { kind: "upsert", record: { ...base, name } } as const];
-    return known ? { changes } : { changes, inspect: { id: event.actorId, name } };
+    return known ? { changes } : { changes, inspect: { id, name, need: "hold" } };
   }
 
-  if (isReplacementName(name, event.actorId)) return NOTHING;
+  if (isReplacementName(name, id)) return NOTHING;
   const current = containers.get(name);
 
   if (event.action === "destroy") {
-    if (!current || current.id !== event.actorId) return NOTHING;
+    if (!current || current.id !== id) return NOTHING;
     return withoutRecord(containers, name, "destroy");
   }
 
-  // A container the model does not know (or a new one under a known name): start from the event.
+  // A container the model does not know (or a new one under a known name): start from the event,
+  // and hold it until the engine says the rest (its healthcheck, its real state).
   let record: ContainerRecord;
-  let inspect: Reduction["inspect"];
-  if (!current || current.id !== event.actorId) {
+  let need: InspectNeed | undefined;
+  if (!current || current.id !== id) {
     if (current && event.action !== "create") {
       // An event for an older container of this name (replay across a reconnect): stale.
       return NOTHING;
     }
     record = recordFromEvent(event, name);
-    inspect = { id: event.actorId, name };
+    need = "hold";
   } else {
     record = current;
   }
@@ -305,12 +202,16 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
         oom_killed: false,
         health: record.healthcheck !== null ? "starting" : record.health,
       };
+      // The engine's exact start time and its restart count.
+      need ??= "refine";
       break;
     case "restart":
       record = { ...record, status: "running", running: true };
+      need ??= "refine";
       break;
     case "die": {
       const code = Number.parseInt(event.attributes.exitCode ?? "", 10);
+      need ??= dieNeed(record);
       record = {
         ...record,
         status: "exited",
@@ -324,16 +225,14 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
       record = { ...record, oom_killed: true };
       break;
     case "pause":
+      // The engine changes health while a container is paused without an event of its own.
       record = { ...record, status: "paused", running: false };
+      need ??= "refine";
       break;
     case "unpause":
-      record = {
-        ...record,
-        status: "running",
-        running: true,
-        // The engine resets health on unpause; a fresh health_status follows.
-        health: record.healthcheck !== null ? "starting" : record.health,
-      };
+      // Running for certain; the health it comes back with only the engine knows.
+      record = { ...record, status: "running", running: true };
+      need ??= record.healthcheck !== null ? "hold" : "refine";
       break;
     case "health_status": {
       const detail = event.detail.trim();
@@ -345,8 +244,27 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
     default:
       // kill, stop, attach, exec_*, top, resize, update, commit...: no state of ours changes.
       // For a container we do not know, they tell us nothing reliable: ask for an inspect.
-      return inspect ? { changes: [], inspect } : NOTHING;
+      return need ? { changes: [], inspect: { id, name, need } } : NOTHING;
   }
   const result = withRecord(containers, record);
-  return inspect ? { ...result, inspect } : result;
+  return need ? { ...result, inspect: { id, name, need } } : result;
 }
+
+/** Whether an event can change what the model says of its container (exec noise cannot). */
+export function changesState(event: EngineEvent): boolean {
+  return event.type === "container" && STATE_ACTIONS.has(event.action);
+}
+
+const STATE_ACTIONS = new Set([
+  "create",
+  "start",
+  "restart",
+  "die",
+  "oom",
+  "pause",
+  "unpause",
+  "health_status",
+  "rename",
+  "destroy",
+  "update",
+]);

@@ -129,7 +129,12 @@ export function newContainer(seed: ContainerSeed, nowNs: bigint): FakeContainer 
     restartPolicy: seed.restartPolicy ?? { Name: "no", MaximumRetryCount: 0 },
     created: seed.created ? msToNs(seed.created.getTime()) : nowNs,
     startedAt: seed.startedAt ? msToNs(seed.startedAt.getTime()) : started ? nowNs : 0n,
-    finishedAt: seed.finishedAt ? msToNs(seed.finishedAt.getTime()) : running ? 0n : nowNs,
+    // Never started, never finished: the engine reports Go's zero time for both.
+    finishedAt: seed.finishedAt
+      ? msToNs(seed.finishedAt.getTime())
+      : running || !started
+        ? 0n
+        : nowNs,
     running,
     paused: state === "paused",
     restarting: state === "restarting",

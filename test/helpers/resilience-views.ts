@@ -3,6 +3,7 @@
 import type { Topics } from "../../src/homeassistant/topics.js";
 import type { FakeEngine } from "./fake-engine.js";
 import type { EngineEvent } from "./fake-engine-events.js";
+import { goTime } from "./fake-engine-model.js";
 import type { Recorder } from "./recorder.js";
 
 export interface View {
@@ -47,12 +48,20 @@ export function lastEvent(engine: FakeEngine, name: string, action: string): Eng
   return ev;
 }
 
-/** Once the engine streams to the bridge: `docker run` each name and wait until it shows running. */
+/**
+ * Once the engine streams to the bridge: `docker run` each name and wait until it shows running
+ * with the engine's own start time (the bridge shows the event's view first, then the answer of
+ * the inspect it asks for: only then is the container settled).
+ */
 export async function runAndWait(x: View, ...names: string[]): Promise<string[]> {
   await x.engine.waitForEventStream({ count: 1 });
   const ids = names.map((name) => x.engine.run({ name }));
   for (const name of names) {
-    await x.recorder.waitForState(x.topics.containerState(name), { running: true });
+    const startedAt = goTime(x.engine.container(name)?.startedAt ?? 0n);
+    await x.recorder.waitForState(x.topics.containerState(name), {
+      running: true,
+      started_at: startedAt,
+    });
   }
   return ids;
 }

@@ -82,8 +82,11 @@ function replay(
     const event = parse(line);
     const reduction = applyEvent(model, event);
     commitChanges(model, reduction.changes);
-    const answer = reduction.inspect && INSPECTS.get(reduction.inspect.id);
-    if (answer) commitChanges(model, applyInspect(model, answer).changes);
+    // The captured inspect is the container at the end of the capture, not at this event: it
+    // stands in for an answer that lags behind the events, of which only what never changes for
+    // a container id may be used.
+    const answer = reduction.inspect?.need === "hold" && INSPECTS.get(reduction.inspect.id);
+    if (answer) commitChanges(model, applyInspect(model, answer, { fresh: false }).changes);
     steps.push({ line: lineNo, event, reduction, after: new Map(model) });
   });
   return steps;
@@ -141,6 +144,7 @@ function record(overrides: Partial<ContainerRecord> & { name: string; id: string
     compose_service: null,
     labels: {},
     healthcheck: null,
+    restart_policy: "no",
   };
   return { ...base, ...overrides };
 }
@@ -148,13 +152,47 @@ function record(overrides: Partial<ContainerRecord> & { name: string; id: string
 describe("replaying events-all.raw.jsonl from an empty model", () => {
   const steps = replay("events-all.raw.jsonl");
 
-  it("asks to inspect each container it first hears of, once", () => {
-    expect(steps.filter((s) => s.reduction.inspect).map((s) => s.reduction.inspect)).toEqual([
-      { id: IDS.healthy, name: "probe-healthy" },
-      { id: IDS.unhealthy, name: "probe-unhealthy" },
-      { id: IDS.exit3, name: "probe-exit3" },
-      { id: IDS.sleeper, name: "probe-sleeper" },
-      { id: IDS.created, name: "probe-created" },
+  it("holds each container it first hears of until the engine answers, once", () => {
+    const holds = steps.filter(
+      (s) => s.reduction.inspect?.need === "hold" && s.event.action === "create",
+    );
+    expect(holds.map((s) => s.reduction.inspect)).toEqual([
+      { id: IDS.healthy, name: "probe-healthy", need: "hold" },
+      { id: IDS.unhealthy, name: "probe-unhealthy", need: "hold" },
+      { id: IDS.exit3, name: "probe-exit3", need: "hold" },
+      { id: IDS.sleeper, name: "probe-sleeper", need: "hold" },
+      { id: IDS.created, name: "probe-created", need: "hold" },
+    ]);
+  });
+
+  it("asks the engine after every event that does not carry the whole truth", () => {
+    const asks = steps
+      .filter((s) => s.reduction.inspect && s.event.action !== "create")
+      .map(
+        (s) =>
+          `${s.line} ${s.event.action} ${s.reduction.inspect?.name} ${s.reduction.inspect?.need}`,
+      );
+    expect(asks).toEqual([
+      // Exact start times and restart counts: shown from the event now, refined by the answer.
+      "5 start probe-healthy refine",
+      "8 start probe-unhealthy refine",
+      "12 start probe-exit3 refine",
+      // A die of a container known to have no restart policy: exited for certain.
+      "13 die probe-exit3 refine",
+      "19 start probe-sleeper refine",
+      // Paused: the engine changes its health without an event.
+      "49 pause probe-healthy refine",
+      // Running again, with a health only the engine knows: held until it answers.
+      "50 unpause probe-healthy hold",
+      // Its restart policy never came from an answer (no captured inspect): restarting or exited?
+      "60 die probe-sleeper hold",
+      "66 start probe-sleeper refine",
+      "67 restart probe-sleeper refine",
+      "70 die probe-renamed hold",
+      "75 start probe-renamed refine",
+      "84 die probe-renamed hold",
+      "92 die probe-healthy refine",
+      "93 die probe-unhealthy refine",
     ]);
   });
 
@@ -175,6 +213,7 @@ describe("replaying events-all.raw.jsonl from an empty model", () => {
       compose_service: null,
       labels: {},
       healthcheck: null,
+      restart_policy: "no",
     });
   });
 
@@ -202,10 +241,11 @@ describe("replaying events-all.raw.jsonl from an empty model", () => {
       compose_service: null,
       labels: { app: "probe", role: "healthy" },
       healthcheck: "/bin/sh -c true",
+      restart_policy: "no",
     });
   });
 
-  it("probe-healthy: paused, then running with health starting, then healthy again", () => {
+  it("probe-healthy: paused, then running (its health held for the engine), then healthy again", () => {
     expect(recordAt(steps, 49, "probe-healthy")).toMatchObject({
       status: "paused",
       running: false,
@@ -213,8 +253,8 @@ describe("replaying events-all.raw.jsonl from an empty model", () => {
     expect(recordAt(steps, 50, "probe-healthy")).toMatchObject({
       status: "running",
       running: true,
-      health: "starting",
     });
+    expect(stepAt(steps, 50).reduction.inspect?.need).toBe("hold");
     expect(recordAt(steps, 59, "probe-healthy")).toMatchObject({
       status: "running",
       running: true,
@@ -336,6 +376,8 @@ describe("replaying events-net-restart-oom.raw.jsonl", () => {
       compose_service: null,
       labels: {},
       healthcheck: null,
+      // Never inspected in this replay: only an answer tells the policy.
+      restart_policy: null,
     });
   });
 
@@ -380,8 +422,8 @@ describe("re-applying an event (a replay after reconnect)", () => {
         const event = parse(line);
         const first = applyEvent(state, event);
         commitChanges(state, first.changes);
-        const answer = first.inspect && INSPECTS.get(first.inspect.id);
-        if (answer) commitChanges(state, applyInspect(state, answer).changes);
+        const answer = first.inspect?.need === "hold" && INSPECTS.get(first.inspect.id);
+        if (answer) commitChanges(state, applyInspect(state, answer, { fresh: false }).changes);
         const again = applyEvent(state, event);
         if (again.changes.length > 0) {
           repeated.push(`line ${index + 1} ${event.action} ${event.name}`);
@@ -434,6 +476,7 @@ describe("starting from a snapshot built from the captured list and inspects", (
       compose_service: null,
       labels: { app: "probe", role: "healthy" },
       healthcheck: "/bin/sh -c true",
+      restart_policy: "no",
     });
     expect(snapshot[1]).toMatchObject({ health: "unhealthy", healthcheck: "/bin/sh -c false" });
     expect(snapshot[2]).toEqual({
@@ -452,6 +495,7 @@ describe("starting from a snapshot built from the captured list and inspects", (
       compose_service: null,
       labels: {},
       healthcheck: null,
+      restart_policy: "no",
     });
   });
 
@@ -461,9 +505,19 @@ describe("starting from a snapshot built from the captured list and inspects", (
     expect(first.changes.map((c) => c.kind)).toEqual(["upsert", "upsert", "upsert", "upsert"]);
     commitChanges(start, first.changes);
     const steps = replay("events-all.raw.jsonl", { from: 49, start });
-    // Only the container created after the snapshot needs an inspect.
-    expect(steps.flatMap((s) => (s.reduction.inspect ? [s.reduction.inspect] : []))).toEqual([
-      { id: IDS.created, name: "probe-created" },
+    // Of the containers it knows from the snapshot, only what events cannot say is held back:
+    // the health an unpause comes back with, and a die whose restart policy is unknown.
+    expect(
+      steps.flatMap((s) =>
+        s.reduction.inspect?.need === "hold" ? [`${s.line} ${s.reduction.inspect.name}`] : [],
+      ),
+    ).toEqual([
+      "50 probe-healthy",
+      // The sleeper came from a list entry alone (no captured inspect): its policy is unknown.
+      "60 probe-sleeper",
+      "70 probe-renamed",
+      "84 probe-renamed",
+      "98 probe-created",
     ]);
     expect(recordAt(steps, 49, "probe-healthy")).toMatchObject({
       status: "paused",
@@ -472,7 +526,6 @@ describe("starting from a snapshot built from the captured list and inspects", (
     expect(recordAt(steps, 50, "probe-healthy")).toMatchObject({
       status: "running",
       running: true,
-      health: "starting",
     });
     expect(recordAt(steps, 59, "probe-healthy")?.health).toBe("healthy");
     expect(recordAt(steps, 60, "probe-sleeper")).toMatchObject({
@@ -536,6 +589,7 @@ describe("recordFromSummary", () => {
       compose_service: null,
       labels: { app: "probe", role: "healthy" },
       healthcheck: null,
+      restart_policy: null,
     });
   });
 
@@ -612,21 +666,22 @@ describe("events about containers the model does not know in full", () => {
             compose_service: null,
             labels: {},
             healthcheck: null,
+            restart_policy: null,
           },
         },
       ],
-      inspect: { id: A, name: "web" },
+      inspect: { id: A, name: "web", need: "hold" },
     });
   });
 
   it("an exec or kill event for an unknown container asks for an inspect without a change", () => {
     expect(applyEvent(new Map(), containerEvent("exec_create: true", A, "web", T0))).toEqual({
       changes: [],
-      inspect: { id: A, name: "web" },
+      inspect: { id: A, name: "web", need: "hold" },
     });
     expect(applyEvent(new Map(), containerEvent("kill", A, "web", T0, { signal: "9" }))).toEqual({
       changes: [],
-      inspect: { id: A, name: "web" },
+      inspect: { id: A, name: "web", need: "hold" },
     });
   });
 
@@ -680,7 +735,7 @@ describe("events about containers the model does not know in full", () => {
   it("a create under a known name with a new id replaces the record and asks for an inspect", () => {
     const state = model(record({ name: "web", id: A, status: "exited", running: false }));
     const reduction = applyEvent(state, containerEvent("create", B, "web", T0));
-    expect(reduction.inspect).toEqual({ id: B, name: "web" });
+    expect(reduction.inspect).toEqual({ id: B, name: "web", need: "hold" });
     expect(reduction.changes).toEqual([
       {
         kind: "upsert",
@@ -773,28 +828,50 @@ describe("applyInspect", () => {
     });
   });
 
-  it("takes what only inspect knows and keeps what events told more precisely", () => {
+  it("a stale answer gives only what never changes for a container id", () => {
     const fromEvents = record({
       name: "probe-healthy",
       id: IDS.healthy,
       image: "probe/busybox:1",
       started_at: "2026-11-26T05:55:15.019244867Z",
       health: "starting",
+      restart_policy: null,
     });
-    const reduction = applyInspect(model(fromEvents), { ...healthy, RestartCount: 2 });
+    const reduction = applyInspect(
+      model(fromEvents),
+      { ...healthy, RestartCount: 2 },
+      { fresh: false },
+    );
     expect(reduction).toEqual({
       changes: [
         {
           kind: "upsert",
           record: {
             ...fromEvents,
-            restart_count: 2,
             healthcheck: "/bin/sh -c true",
-            health: "starting",
+            restart_policy: "no",
             labels: { app: "probe", role: "healthy" },
           },
         },
       ],
+    });
+  });
+
+  it("a fresh answer is the engine's truth: it replaces what events said, times included", () => {
+    const fromEvents = record({
+      name: "probe-healthy",
+      id: IDS.healthy,
+      image: "probe/busybox:1",
+      // The event's time is when the engine logged the start, not the StartedAt it recorded.
+      started_at: "2026-11-26T05:55:15.019244867Z",
+      health: "starting",
+    });
+    const reduction = applyInspect(model(fromEvents), { ...healthy, RestartCount: 2 });
+    expect(reduction.changes).toEqual([
+      { kind: "upsert", record: { ...recordFromInspect(healthy), restart_count: 2 } },
+    ]);
+    expect(reduction.changes[0]).toMatchObject({
+      record: { started_at: "2026-11-26T05:55:15.017321357Z", health: "healthy" },
     });
   });
 
