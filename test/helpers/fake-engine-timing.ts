@@ -1,10 +1,11 @@
 // Fake Docker Engine 20.10, response timing: when an answer leaves the engine, and which state
 // it shows. Models what a slow daemon, a TCP link or a Portainer proxy does to the Engine API:
-// moby's GET /containers/{id}/json handler (api/server/router/container inspect ->
-// daemon.ContainerInspect) reads the container once, under its lock, then writes the JSON; if
-// the answer travels slowly, it arrives showing the container as it was when it was read, even
-// if the container has since been stopped or destroyed. A request that reaches the daemon
-// after the destroy gets 404 instead. Event streams already open are not slowed down here.
+// moby's GET /containers/{id}/json handler (v20.10.27 api/server/router/container/inspect.go
+// getContainersByName -> daemon/inspect.go ContainerInspectCurrent) reads the container once,
+// under its lock, then writes the JSON; if the answer travels slowly, it arrives showing the
+// container as it was when it was read, even if the container has since been stopped or
+// destroyed. A request that reaches the daemon after the destroy gets 404 instead.
+// /events is not slowed down here: neither its opening nor its events.
 import type { ServerResponse } from "node:http";
 
 /** An answer computed by the engine: a JSON document with its status, or /_ping's "OK". */
