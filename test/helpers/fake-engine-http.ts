@@ -3,7 +3,14 @@
 import type { ServerResponse } from "node:http";
 import { goJson, matchKvList, parseFilterArgs } from "./fake-engine-events.js";
 import type { EngineFixtures } from "./fake-engine-fixtures.js";
-import { type FakeContainer, goTime, stateOf } from "./fake-engine-model.js";
+import {
+  type FakeContainer,
+  goTime,
+  stateOf,
+  toInspect,
+  toListEntry,
+} from "./fake-engine-model.js";
+import type { Answer } from "./fake-engine-timing.js";
 
 export function compareVersions(a: string, b: string): number {
   const pa = a.split(".").map(Number);
@@ -127,9 +134,10 @@ export function infoBody(
     ...fixtures.info,
     ID: identity.id,
     Containers: containers.length,
-    ContainersRunning: containers.filter((c) => c.running && !c.paused).length,
+    // daemon.setStateCounter: a container in a restart back-off counts as stopped.
+    ContainersRunning: containers.filter((c) => c.running && !c.paused && !c.restarting).length,
     ContainersPaused: containers.filter((c) => c.paused).length,
-    ContainersStopped: containers.filter((c) => !c.running).length,
+    ContainersStopped: containers.filter((c) => !c.running || c.restarting).length,
     SystemTime: goTime(nowNs),
     NEventsListener: listeners,
     Name: identity.name,
@@ -156,4 +164,50 @@ export function writePing(res: ServerResponse): void {
     "Content-Length": head ? "0" : "2",
   });
   res.end(head ? undefined : "OK");
+}
+
+/** Writes an answer computed earlier (see fake-engine-timing.ts). */
+export function writeAnswer(res: ServerResponse, answer: Answer): void {
+  if ("ping" in answer) writePing(res);
+  else writeJson(res, answer.status, answer.body);
+}
+
+/** What the plain GET endpoints read. */
+export interface EngineView {
+  fixtures: EngineFixtures;
+  identity: { name: string; id: string };
+  versions: { max: string; min: string };
+  /** Oldest first. */
+  containers: FakeContainer[];
+  now: bigint;
+  /** Open /events streams, for /info. */
+  listeners: number;
+}
+
+/** GET /version, /info, /containers/json; 404 for anything else. */
+export function plainAnswer(path: string, query: URLSearchParams, view: EngineView): Answer {
+  const { fixtures, containers, now } = view;
+  if (path === "/version") {
+    return { status: 200, body: versionBody(fixtures, view.versions.max, view.versions.min) };
+  }
+  if (path === "/info") {
+    return {
+      status: 200,
+      body: infoBody(fixtures, containers, view.identity, now, view.listeners),
+    };
+  }
+  if (path !== "/containers/json") return { status: 404, body: { message: "page not found" } };
+  const listed = listContainers(containers.toReversed(), query);
+  if (typeof listed === "string") return { status: 400, body: { message: listed } };
+  return { status: 200, body: listed.map((c) => toListEntry(c, now)) };
+}
+
+/** GET /containers/{id}/json for the container the path named (undefined: gone). */
+export function inspectAnswer(
+  c: FakeContainer | undefined,
+  param: string,
+  fixtures: EngineFixtures,
+): Answer {
+  if (c) return { status: 200, body: toInspect(c, fixtures.inspectTemplate) };
+  return { status: 404, body: { message: `No such container: ${param}` } };
 }

@@ -1,6 +1,12 @@
 // Fake Docker Engine 20.10, container side: the container record, and how 20.10 renders it in
 // `GET /containers/json` and `GET /containers/{id}/json` (shapes copied from the captures).
 import { randomBytes } from "node:crypto";
+import {
+  type RestartManagerState,
+  type RestartPolicy,
+  type RestartPolicyInput,
+  toRestartPolicy,
+} from "./fake-engine-restart.js";
 
 export type ContainerState =
   | "created"
@@ -46,7 +52,8 @@ export interface ContainerSpec {
   /** Network mode; default "bridge" ("none" in all the captures). */
   network?: string;
   volumes?: VolumeMount[];
-  restartPolicy?: { Name: string; MaximumRetryCount: number };
+  /** `docker run --restart`: "always", "on-failure:3", ... or the inspect object; default "no". */
+  restartPolicy?: RestartPolicyInput;
 }
 
 /** A container as it already exists when a test starts (no events are emitted for it). */
@@ -75,7 +82,11 @@ export interface FakeContainer {
   healthcheck: HealthcheckConfig | null;
   network: string;
   volumes: VolumeMount[];
-  restartPolicy: { Name: string; MaximumRetryCount: number };
+  restartPolicy: RestartPolicy;
+  /** moby's in-memory restart manager; null until an exit or a stop needs it. */
+  restartManager: RestartManagerState | null;
+  /** HasBeenManuallyStopped: set by stop/kill, cleared by a manual start. */
+  manuallyStopped: boolean;
   /** Wall-clock nanoseconds; 0n is Go's zero time. */
   created: bigint;
   startedAt: bigint;
@@ -115,7 +126,9 @@ export function newContainer(seed: ContainerSeed, nowNs: bigint): FakeContainer 
   const started = state !== "created";
   const healthcheck =
     seed.healthcheck === true ? CAPTURE_HEALTHCHECK : seed.healthcheck ? seed.healthcheck : null;
-  const defaultHealth: HealthStatus = running && state !== "paused" ? "healthy" : "unhealthy";
+  // Only a running, unpaused process has a health monitor; without one the status is unhealthy.
+  const live = state === "running";
+  const defaultHealth: HealthStatus = live ? "healthy" : "unhealthy";
   return {
     id: seed.id ?? randomId(),
     name: seed.name.replace(/^\//, ""),
@@ -126,7 +139,9 @@ export function newContainer(seed: ContainerSeed, nowNs: bigint): FakeContainer 
     healthcheck,
     network: seed.network ?? "bridge",
     volumes: seed.volumes ?? [],
-    restartPolicy: seed.restartPolicy ?? { Name: "no", MaximumRetryCount: 0 },
+    restartPolicy: toRestartPolicy(seed.restartPolicy),
+    restartManager: null,
+    manuallyStopped: false,
     created: seed.created ? msToNs(seed.created.getTime()) : nowNs,
     startedAt: seed.startedAt ? msToNs(seed.startedAt.getTime()) : started ? nowNs : 0n,
     // Never started, never finished: the engine reports Go's zero time for both.
@@ -141,10 +156,10 @@ export function newContainer(seed: ContainerSeed, nowNs: bigint): FakeContainer 
     removing: state === "removing",
     dead: state === "dead",
     oomKilled: seed.oomKilled ?? false,
-    pid: running ? 1000 + Math.floor(Math.random() * 30000) : 0,
+    pid: running && state !== "restarting" ? 1000 + Math.floor(Math.random() * 30000) : 0,
     exitCode: seed.exitCode ?? 0,
     restartCount: seed.restartCount ?? 0,
-    endpointId: running ? randomId() : "",
+    endpointId: running && state !== "restarting" ? randomId() : "",
     health:
       healthcheck && started
         ? {
@@ -244,7 +259,8 @@ function networksOf(c: FakeContainer): Record<string, unknown> {
       Links: null,
       Aliases: null,
       NetworkID: networkId(c.network),
-      EndpointID: c.running ? c.endpointId : "",
+      // Released at die (daemon.Cleanup), also while a restart policy's back-off runs.
+      EndpointID: c.running && !c.restarting ? c.endpointId : "",
       Gateway: "",
       IPAddress: "",
       IPPrefixLen: 0,

@@ -1,20 +1,18 @@
-// Fake Docker Engine 20.10, behaviour: a model of containers whose operations mutate it and emit
-// the same events, in the same order and with the same attributes, as the real engine did in
-// test/fixtures/docker-engine-20.10/events-*.raw.jsonl. No I/O here: events go to publish().
-import { buildEvent, type EngineEvent, EventClock, type EventInput } from "./fake-engine-events.js";
-import { type EngineFixtures, fixtureContainers } from "./fake-engine-fixtures.js";
+// Fake Docker Engine 20.10, lifecycle: operations that mutate the container model and emit the
+// same events, in the same order and with the same attributes, as the real engine did in
+// test/fixtures/docker-engine-20.10/events-*.raw.jsonl. Restart policies follow moby v20.10.27
+// daemon/monitor.go handleContainerExit, daemon/kill.go killWithSignal, daemon/stop.go
+// containerStop, daemon/restart.go and daemon/start.go (rules in fake-engine-restart.ts).
+import { FakeEngineCore } from "./fake-engine-core.js";
+import { initMonitor, stopMonitor } from "./fake-engine-health.js";
 import {
-  type ContainerSeed,
   type ContainerSpec,
   type ContainerState,
   type FakeContainer,
-  goTime,
-  type HealthStatus,
-  networkId,
-  networkType,
   newContainer,
   randomId,
 } from "./fake-engine-model.js";
+import { newRestartManager, shouldRestart } from "./fake-engine-restart.js";
 
 export interface CreateOptions extends ContainerSpec {
   /** State of the model after the `create` event (no further events); default "created". */
@@ -44,60 +42,14 @@ function signalNumber(signal: number | string): number {
   return n;
 }
 
-/** The exec command text of a healthcheck probe: CMD-SHELL x -> "/bin/sh -c x". */
-function probeCommand(test: string[]): string {
-  const [kind, ...rest] = test;
-  return kind === "CMD-SHELL" ? `/bin/sh -c ${rest.join(" ")}` : rest.join(" ");
-}
-
-export abstract class FakeEngineModel {
-  protected readonly clock = new EventClock();
-  /** By id, in creation order. */
-  protected readonly containers = new Map<string, FakeContainer>();
-
-  constructor(protected readonly fixtures: EngineFixtures) {}
-
-  /** Hands one new event to the ring buffer and the open /events streams. */
-  protected abstract publish(ev: EngineEvent): void;
-
-  /** Replaces the model with these containers (oldest first); emits no events. */
-  seed(containers: ContainerSeed[]): void {
-    this.containers.clear();
-    const now = this.clock.now();
-    for (const seed of containers) this.#add(newContainer(seed, now));
-  }
-
-  /** Replaces the model with the four captured containers; emits no events. */
-  loadFixtureSnapshot(options: { rebase?: boolean } = {}): void {
-    this.containers.clear();
-    const now = this.clock.now();
-    for (const c of fixtureContainers(this.fixtures, now, options.rebase ?? true)) this.#add(c);
-  }
-
-  /** Like the engine's lookup: full id, name (with or without "/"), then unique id prefix. */
-  container(nameOrId: string): Readonly<FakeContainer> | undefined {
-    const byId = this.containers.get(nameOrId);
-    if (byId) return byId;
-    const name = nameOrId.replace(/^\//, "");
-    for (const c of this.containers.values()) if (c.name === name) return c;
-    const matches = [...this.containers.values()].filter((c) => c.id.startsWith(nameOrId));
-    return matches.length === 1 ? matches[0] : undefined;
-  }
-
-  /** Emits any event (image, network, volume...) as the engine would, with scope and times. */
-  emitEvent(input: EventInput): EngineEvent {
-    const ev = buildEvent(input, this.clock.next());
-    this.publish(ev);
-    return ev;
-  }
-
+export abstract class FakeEngineModel extends FakeEngineCore {
   /** `docker create`: one `create` event. */
   createContainer(spec: CreateOptions): string {
     const name = spec.name.replace(/^\//, "");
     if (this.container(name)) throw new Error(`fake engine: name "${name}" is already in use`);
     const c = newContainer({ ...spec, state: spec.state ?? "created" }, this.clock.now());
-    this.#add(c);
-    this.#emit(c, "create");
+    this.addContainer(c);
+    this.emitFor(c, "create");
     return c.id;
   }
 
@@ -105,237 +57,216 @@ export abstract class FakeEngineModel {
   run(spec: RunOptions): string {
     const { attach, ...rest } = spec;
     const id = this.createContainer({ ...rest, state: "created" });
-    const c = this.#find(id);
-    if (attach) this.#emit(c, "attach");
+    const c = this.findContainer(id);
+    if (attach) this.emitFor(c, "attach");
     this.#start(c);
     return id;
   }
 
-  /** `docker start`: network connect, [volume mount], start. No-op if running (HTTP 304). */
+  /**
+   * `docker start`: network connect, [volume mount], start; RestartCount back to 0 and a fresh
+   * restart manager (ResetRestartManager(true)). No-op if running or restarting (HTTP 304).
+   */
   start(name: string): void {
-    const c = this.#find(name);
-    if (!c.running) this.#start(c);
+    const c = this.findContainer(name);
+    if (c.running) return;
+    this.#resetRestarts(c);
+    this.#start(c);
   }
 
   /**
    * `docker stop`: kill(15); then, if the process ignores SIGTERM (no exitCode given, like
    * `sleep` as PID 1 in the capture), kill(9) and die(137); else die(exitCode). Then network
-   * disconnect, [volume unmount], stop. No-op if not running (HTTP 304).
+   * disconnect, [volume unmount], stop. The restart policy is cancelled first, so the container
+   * ends `exited`. A container in a restart back-off has no process: only `stop` is emitted.
+   * No-op if not running (HTTP 304).
    */
   stop(name: string, options: { exitCode?: number } = {}): void {
-    const c = this.#find(name);
+    const c = this.findContainer(name);
     if (!c.running) return;
+    this.#cancelRestarts(c);
+    if (c.restarting) {
+      this.#endBackoff(c);
+      this.emitFor(c, "stop");
+      return;
+    }
     this.#stopSequence(c, options.exitCode);
   }
 
-  /** `docker kill`: kill(signal), then (unless `survive`) die(exitCode ?? 128 + signal). */
+  /**
+   * `docker kill`: kill(signal), then (unless `survive`) die(exitCode ?? 128 + signal). As in
+   * 20.10 (no StopSignal configured) any signal cancels the restart policy. Killing a container
+   * in a restart back-off emits nothing and leaves it `exited`.
+   */
   kill(
     name: string,
     signal: number | string = 9,
     options: { exitCode?: number; survive?: boolean } = {},
   ): void {
-    const c = this.#running(name);
+    const c = this.findContainer(name);
+    if (!c.running) throw new Error(`fake engine: container ${c.name} is not running`);
     const n = signalNumber(signal);
-    this.#emit(c, "kill", { signal: String(n) });
+    this.#cancelRestarts(c);
+    if (c.restarting) {
+      this.#endBackoff(c);
+      return;
+    }
+    this.emitFor(c, "kill", { signal: String(n) });
     if (!options.survive) this.#exit(c, options.exitCode ?? 128 + n, false);
   }
 
   /**
    * The main process exits on its own: die(exitCode), network disconnect, [volume unmount].
-   * `autoRestart` then does what a restart policy does: connect, start, RestartCount + 1
-   * (20.10 emits no `restart` event for that).
+   * With a restart policy that restarts it (moby's ShouldRestart), RestartCount + 1 and the
+   * container is `restarting` (Running and Restarting true, Pid 0, health "unhealthy") until
+   * completeRestart(); else it is `exited`. `autoRestart` completes the restart at once, or,
+   * when the policy does not restart it (or there is none), forces one: connect, start,
+   * RestartCount + 1.
    */
   die(name: string, exitCode: number, options: { autoRestart?: boolean } = {}): void {
-    const c = this.#running(name);
+    const c = this.runningContainer(name);
     this.#exit(c, exitCode, false);
-    if (options.autoRestart) {
-      c.restartCount += 1;
-      this.#start(c);
-    }
+    if (!options.autoRestart) return;
+    if (!c.restarting) c.restartCount += 1;
+    this.#start(c);
   }
 
-  /** `docker restart`: the stop sequence if running, then the start sequence, then restart. */
-  restart(name: string): void {
-    const c = this.#find(name);
-    if (c.running) this.#stopSequence(c, undefined);
+  /**
+   * The restart policy's back-off is over: network connect, [volume mount], start (20.10 emits
+   * no `restart` event for it); health "starting" again. RestartCount was counted at die.
+   */
+  completeRestart(name: string): void {
+    const c = this.findContainer(name);
+    if (!c.restarting) throw new Error(`fake engine: container ${c.name} is not restarting`);
     this.#start(c);
-    this.#emit(c, "restart");
+  }
+
+  /** The back-off (ms) moby waits before completeRestart(): 100, 200, 400... up to 60000. */
+  restartBackoff(name: string): number | undefined {
+    const c = this.findContainer(name);
+    return c.restarting ? c.restartManager?.timeoutMs : undefined;
+  }
+
+  /**
+   * `docker restart`: the stop sequence if running (only `stop` if in a restart back-off),
+   * then the start sequence with RestartCount 0, then restart.
+   */
+  restart(name: string): void {
+    const c = this.findContainer(name);
+    if (c.running) this.stop(name);
+    this.#resetRestarts(c);
+    this.#start(c);
+    this.emitFor(c, "restart");
   }
 
   /** `docker pause`: pause. Health silently becomes "unhealthy" (the monitor stops). */
   pause(name: string): void {
-    const c = this.#running(name);
+    const c = this.runningContainer(name);
     if (c.paused) throw new Error(`fake engine: container ${c.name} is already paused`);
     c.paused = true;
-    if (c.health) c.health.status = "unhealthy";
-    this.#emit(c, "pause");
+    stopMonitor(c);
+    this.emitFor(c, "pause");
   }
 
-  /** `docker unpause`: unpause. Health stays "unhealthy" until the next setHealth(). */
+  /** `docker unpause`: unpause. Health stays "unhealthy" until a probe changes it. */
   unpause(name: string): void {
-    const c = this.#find(name);
+    const c = this.findContainer(name);
     if (!c.paused) throw new Error(`fake engine: container ${c.name} is not paused`);
     c.paused = false;
-    this.#emit(c, "unpause");
+    this.emitFor(c, "unpause");
   }
 
   /** `docker rename`: rename with the new name and `oldName` = "/old". */
   rename(name: string, newName: string): void {
-    const c = this.#find(name);
+    const c = this.findContainer(name);
     const next = newName.replace(/^\//, "");
     if (this.container(next)) throw new Error(`fake engine: name "${next}" is already in use`);
     const oldName = `/${c.name}`;
     c.name = next;
-    this.#emit(c, "rename", { oldName });
+    this.emitFor(c, "rename", { oldName });
   }
 
-  /** `docker rm -f`: if running kill(9), die(137), disconnect, [unmount]; then destroy. */
+  /**
+   * `docker rm -f`: if running kill(9), die(137), disconnect, [unmount]; then destroy. In a
+   * restart back-off there is no process to kill: only destroy.
+   */
   remove(name: string): void {
-    const c = this.#find(name);
+    const c = this.findContainer(name);
     if (c.running) {
-      this.#emit(c, "kill", { signal: "9" });
-      this.#exit(c, 137, false);
+      this.#cancelRestarts(c);
+      if (c.restarting) this.#endBackoff(c);
+      else {
+        this.emitFor(c, "kill", { signal: "9" });
+        this.#exit(c, 137, false);
+      }
     }
-    this.#emit(c, "destroy");
+    this.emitFor(c, "destroy");
     this.containers.delete(c.id);
-  }
-
-  /**
-   * Sets the health status and emits `health_status: <status>` when it changes (or always with
-   * `force`). `probe` first emits the exec_create/exec_start/exec_die triple, as the engine does
-   * before each status change. Note: 20.10 itself never emits `health_status: starting`.
-   */
-  setHealth(
-    name: string,
-    status: HealthStatus,
-    options: { probe?: boolean; force?: boolean } = {},
-  ): void {
-    const c = this.#find(name);
-    if (!c.healthcheck) throw new Error(`fake engine: container ${c.name} has no healthcheck`);
-    if (options.probe) this.healthProbe(name, { exitCode: status === "unhealthy" ? 1 : 0 });
-    c.health ??= { status: "starting", failingStreak: 0, log: null };
-    const previous = c.health.status;
-    c.health.status = status;
-    if (status === "healthy") c.health.failingStreak = 0;
-    if (status === "unhealthy") {
-      c.health.failingStreak = Math.max(c.health.failingStreak, c.healthcheck.Retries ?? 3);
-    }
-    if (previous !== status || options.force) this.#emit(c, `health_status: ${status}`);
-  }
-
-  /**
-   * One healthcheck probe: exec_create/exec_start/exec_die with the probe's command text
-   * (`/bin/sh -c true`). Appends to State.Health.Log; never changes the status.
-   */
-  healthProbe(name: string, options: { exitCode?: number } = {}): void {
-    const c = this.#find(name);
-    if (!c.healthcheck) throw new Error(`fake engine: container ${c.name} has no healthcheck`);
-    c.health ??= { status: "starting", failingStreak: 0, log: null };
-    const exitCode = options.exitCode ?? (c.health.status === "unhealthy" ? 1 : 0);
-    const start = goTime(this.clock.now());
-    this.exec(name, probeCommand(c.healthcheck.Test), { exitCode });
-    const entry = { Start: start, End: goTime(this.clock.now()), ExitCode: exitCode, Output: "" };
-    c.health.log = [...(c.health.log ?? []), entry].slice(-5);
-    c.health.failingStreak = exitCode === 0 ? 0 : c.health.failingStreak + 1;
-  }
-
-  /** `docker exec`: exec_create: cmd, exec_start: cmd, exec_die (with execID, exitCode). */
-  exec(name: string, command: string, options: { exitCode?: number } = {}): void {
-    const c = this.#running(name);
-    const execID = randomId();
-    this.#emit(c, `exec_create: ${command}`, { execID });
-    this.#emit(c, `exec_start: ${command}`, { execID });
-    this.#emit(c, "exec_die", { execID, exitCode: String(options.exitCode ?? 0) });
   }
 
   /** Out of memory: oom, die(137), disconnect, [unmount]; State.OOMKilled = true. */
   oom(name: string): void {
-    const c = this.#running(name);
-    this.#emit(c, "oom");
+    const c = this.runningContainer(name);
+    this.emitFor(c, "oom");
     this.#exit(c, 137, true);
   }
 
-  #add(c: FakeContainer): void {
-    this.containers.set(c.id, c);
+  /** ExitOnNext + HasBeenManuallyStopped, as killWithSignal does before signalling. */
+  #cancelRestarts(c: FakeContainer): void {
+    c.restartManager ??= newRestartManager(c.restartCount);
+    c.restartManager.canceled = true;
+    c.manuallyStopped = true;
   }
 
-  #find(name: string): FakeContainer {
-    const c = this.container(name);
-    if (!c) throw new Error(`fake engine: no such container: ${name}`);
-    return c as FakeContainer;
+  /** A manual start: ResetRestartManager(true), HasBeenManuallyStopped = false. */
+  #resetRestarts(c: FakeContainer): void {
+    c.restartManager = null;
+    c.restartCount = 0;
+    c.manuallyStopped = false;
   }
 
-  #running(name: string): FakeContainer {
-    const c = this.#find(name);
-    if (!c.running) throw new Error(`fake engine: container ${c.name} is not running`);
-    return c;
-  }
-
-  /** Attributes as moby builds them: extras, then labels over them, then image and name. */
-  #emit(c: FakeContainer, action: string, extra: Record<string, string> = {}): void {
-    const attributes = { ...extra, ...c.labels, image: c.image, name: c.name };
-    this.emitEvent({
-      Type: "container",
-      Action: action,
-      Actor: { ID: c.id, Attributes: attributes },
-    });
-  }
-
-  #network(c: FakeContainer, action: "connect" | "disconnect"): void {
-    const attributes = { container: c.id, name: c.network, type: networkType(c.network) };
-    this.emitEvent({
-      Type: "network",
-      Action: action,
-      Actor: { ID: networkId(c.network), Attributes: attributes },
-    });
-  }
-
-  #volumes(c: FakeContainer, action: "mount" | "unmount"): void {
-    for (const v of c.volumes) {
-      const attributes: Record<string, string> =
-        action === "mount"
-          ? {
-              container: c.id,
-              destination: v.destination,
-              driver: "local",
-              propagation: "",
-              "read/write": "true",
-            }
-          : { container: c.id, driver: "local" };
-      this.emitEvent({
-        Type: "volume",
-        Action: action,
-        Actor: { ID: v.name, Attributes: attributes },
-      });
-    }
+  /** The cancelled back-off's SetStopped: exited, same ExitCode and FinishedAt, no event. */
+  #endBackoff(c: FakeContainer): void {
+    Object.assign(c, { running: false, restarting: false, paused: false, pid: 0 });
   }
 
   #start(c: FakeContainer): void {
-    this.#network(c, "connect");
-    this.#volumes(c, "mount");
+    this.emitNetwork(c, "connect");
+    this.emitVolumes(c, "mount");
     Object.assign(c, { running: true, paused: false, restarting: false, dead: false });
     Object.assign(c, { exitCode: 0, startedAt: this.clock.now(), endpointId: randomId() });
     c.pid = 1000 + Math.floor(Math.random() * 30000);
-    if (c.healthcheck) {
-      c.health = { status: "starting", failingStreak: 0, log: c.health?.log ?? null };
-    }
-    this.#emit(c, "start");
+    initMonitor(c);
+    this.emitFor(c, "start");
   }
 
   #stopSequence(c: FakeContainer, exitCode: number | undefined): void {
-    this.#emit(c, "kill", { signal: "15" });
-    if (exitCode === undefined) this.#emit(c, "kill", { signal: "9" });
+    this.emitFor(c, "kill", { signal: "15" });
+    if (exitCode === undefined) this.emitFor(c, "kill", { signal: "9" });
     this.#exit(c, exitCode ?? 137, false);
-    this.#emit(c, "stop");
+    this.emitFor(c, "stop");
   }
 
-  /** die, network disconnect, volume unmounts; health silently "unhealthy" (monitor stopped). */
+  /**
+   * handleContainerExit: ShouldRestart decides `restarting` (SetRestarting, RestartCount + 1)
+   * or `exited` (SetStopped); the health monitor stops (health silently "unhealthy"); then
+   * die, network disconnect, volume unmounts.
+   */
   #exit(c: FakeContainer, exitCode: number, oomKilled: boolean): void {
-    Object.assign(c, { running: false, paused: false, restarting: false, pid: 0, exitCode });
-    Object.assign(c, { oomKilled, finishedAt: this.clock.now() });
-    if (c.health) c.health.status = "unhealthy";
-    this.#emit(c, "die", { exitCode: String(exitCode) });
-    this.#network(c, "disconnect");
-    this.#volumes(c, "unmount");
+    c.restartManager ??= newRestartManager(c.restartCount);
+    const now = this.clock.now();
+    const backoff = shouldRestart(c.restartPolicy, c.restartManager, {
+      exitCode,
+      manuallyStopped: c.manuallyStopped,
+      ranNs: now - c.startedAt,
+    });
+    const restarting = backoff !== null;
+    if (restarting) c.restartCount += 1;
+    Object.assign(c, { running: restarting, restarting, paused: false, pid: 0, exitCode });
+    Object.assign(c, { oomKilled, finishedAt: now });
+    stopMonitor(c);
+    this.emitFor(c, "die", { exitCode: String(exitCode) });
+    this.emitNetwork(c, "disconnect");
+    this.emitVolumes(c, "unmount");
   }
 }

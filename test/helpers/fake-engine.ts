@@ -9,6 +9,7 @@
 //   await engine.waitForEventStream();                // events go only to streams already open
 //   engine.run({ name: "web", healthcheck: true });   // create, connect, start
 //   engine.setHealth("web", "healthy");               // health_status: healthy
+//   const release = engine.holdInspect("web");        // inspect answers wait for release()
 //   await engine.close();
 import { mkdtemp, rm } from "node:fs/promises";
 import {
@@ -37,15 +38,26 @@ import {
 import {
   checkVersion,
   FailureRules,
-  infoBody,
-  listContainers,
-  versionBody,
+  inspectAnswer,
+  plainAnswer,
+  writeAnswer,
   writeJson,
-  writePing,
 } from "./fake-engine-http.js";
-import { randomId, toInspect, toListEntry } from "./fake-engine-model.js";
+import { randomId } from "./fake-engine-model.js";
 import { FakeEngineModel } from "./fake-engine-ops.js";
 import { EventStreamHub, type EventStreamInfo } from "./fake-engine-streams.js";
+import {
+  type Answer,
+  type InspectAnswerTime,
+  type InspectHold,
+  type InspectTarget,
+  inspectMatcher,
+  ResponseTiming,
+  type TimedRequest,
+} from "./fake-engine-timing.js";
+
+const PING: Answer = { ping: true };
+const NOT_FOUND: Answer = { status: 404, body: { message: "page not found" } };
 
 export interface FakeEngineOptions {
   /** Listen on 127.0.0.1 port 0 instead of a unix socket. */
@@ -78,8 +90,8 @@ export class FakeEngine extends FakeEngineModel {
   readonly #streams = new EventStreamHub();
   readonly #sockets = new Set<Socket>();
   readonly #heldPings = new Set<ServerResponse>();
-  readonly #timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   readonly #failures = new FailureRules();
+  readonly #timing = new ResponseTiming(writeAnswer);
   #server: Server | undefined;
   #port = 0;
   #refusing = false;
@@ -232,8 +244,43 @@ export class FakeEngine extends FakeEngineModel {
     if (on) return;
     for (const res of [...this.#heldPings]) {
       this.#heldPings.delete(res);
-      writePing(res);
+      this.#timing.sendLate(res, PING);
     }
+  }
+
+  /**
+   * A slow link: every answer except /events (its opening and its events) leaves `ms` after
+   * the engine computed it, i.e. shows the state at request time. 0 turns it off.
+   */
+  setLatency(ms: number): void {
+    this.#timing.setLatency(ms);
+  }
+
+  /**
+   * Slows inspect answers by `ms` (on top of the latency): all, or one container's by `name`
+   * or `id`. A late answer shows the container as it was when the request arrived, as a slow
+   * daemon's would. Returns a function that removes the delay; the last matching delay wins.
+   */
+  delayInspect(options: InspectTarget & { ms: number }): () => void {
+    return this.#timing.addDelay(inspectMatcher(options.name ?? options.id), options.ms);
+  }
+
+  /** Slows answers whose unversioned path starts with `path` (or matches the RegExp). */
+  delayEndpoint(path: string | RegExp, ms: number): () => void {
+    const matches = (req: TimedRequest): boolean =>
+      typeof path === "string" ? req.path.startsWith(path) : path.test(req.path);
+    return this.#timing.addDelay(matches, ms);
+  }
+
+  /**
+   * Holds every inspect request for `target` (name, id or id prefix; all containers if
+   * omitted) until the returned function is called. The answer shows the container as it was
+   * at request time (default: the daemon read it, then the answer was late, so a container
+   * destroyed meanwhile still shows up) or, with `answer: "release-time"`, as it is at release
+   * (404 if destroyed by then). `await release.held()` waits until a request is held.
+   */
+  holdInspect(target?: string, options: { answer?: InspectAnswerTime } = {}): InspectHold {
+    return this.#timing.addHold(inspectMatcher(target), options.answer ?? "request-time");
   }
 
   /**
@@ -244,7 +291,7 @@ export class FakeEngine extends FakeEngineModel {
     const text = await readFixtureText(file);
     const lines = text.split("\n").filter((l) => l.length > 0);
     for (const [i, line] of lines.entries()) {
-      if (i > 0 && options.paceMs) await this.#delay(options.paceMs);
+      if (i > 0 && options.paceMs) await this.#timing.pause(options.paceMs);
       if (this.#closed) return;
       this.#streams.raw(`${line}\n`);
     }
@@ -254,10 +301,7 @@ export class FakeEngine extends FakeEngineModel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const t of this.#timers) {
-      clearTimeout(t.timer);
-      t.resolve();
-    }
+    this.#timing.close();
     this.#streams.closeAll();
     for (const socket of this.#sockets) socket.destroy();
     const server = this.#server;
@@ -269,19 +313,6 @@ export class FakeEngine extends FakeEngineModel {
     this.#ring.push(ev);
     this.history.push(ev);
     this.#streams.publish(ev);
-  }
-
-  #delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const entry = {
-        timer: setTimeout(() => {
-          this.#timers.delete(entry);
-          resolve();
-        }, ms),
-        resolve,
-      };
-      this.#timers.add(entry);
-    });
   }
 
   #listen(): Promise<void> {
@@ -323,60 +354,43 @@ export class FakeEngine extends FakeEngineModel {
     res.setHeader("Ostype", "linux");
     res.setHeader("Server", `Docker/${String(this.fixtures.version.Version)} (linux)`);
     const failure = this.#failures.take(path, url.search);
-    if (failure) {
-      writeJson(res, failure.status, { message: failure.message });
-      return;
-    }
     const versionError = checkVersion(version, this.#minVersion, this.#maxVersion);
-    if (versionError) {
-      writeJson(res, 400, { message: versionError });
-      return;
-    }
-    this.#route(method, path, url.searchParams, raw, res);
+    if (failure)
+      this.#reply(res, path, { status: failure.status, body: { message: failure.message } });
+    else if (versionError) this.#reply(res, path, { status: 400, body: { message: versionError } });
+    else this.#route(method, path, url.searchParams, raw, res);
+  }
+
+  /** Every answer goes out through the timing rules, except those of /events. */
+  #reply(res: ServerResponse, path: string, answer: Answer): void {
+    if (path === "/events") writeAnswer(res, answer);
+    else this.#timing.send(res, { path }, answer);
   }
 
   #route(method: string, path: string, query: URLSearchParams, raw: string, res: ServerResponse) {
+    const inspect = /^\/containers\/([^/]+)\/json$/.exec(path);
     if (path === "/_ping" && (method === "GET" || method === "HEAD")) {
-      if (this.#pingStall) {
+      if (!this.#pingStall) this.#reply(res, path, PING);
+      else {
         this.#heldPings.add(res);
         res.on("close", () => this.#heldPings.delete(res));
-        return;
       }
-      writePing(res);
-      return;
-    }
-    const inspect = /^\/containers\/([^/]+)\/json$/.exec(path);
-    if (method !== "GET") {
-      writeJson(res, 404, { message: "page not found" });
-    } else if (path === "/version") {
-      writeJson(res, 200, versionBody(this.fixtures, this.#maxVersion, this.#minVersion));
-    } else if (path === "/info") {
-      const all = [...this.containers.values()];
-      const identity = this.#identity;
-      writeJson(
-        res,
-        200,
-        infoBody(this.fixtures, all, identity, this.clock.now(), this.openEventStreams),
-      );
-    } else if (path === "/containers/json") {
-      const now = this.clock.now();
-      const listed = listContainers([...this.containers.values()].reverse(), query);
-      if (typeof listed === "string") writeJson(res, 400, { message: listed });
-      else
-        writeJson(
-          res,
-          200,
-          listed.map((c) => toListEntry(c, now)),
-        );
-    } else if (inspect) {
-      const name = decodeURIComponent(inspect[1] ?? "");
-      const c = this.container(name);
-      if (c) writeJson(res, 200, toInspect(c, this.fixtures.inspectTemplate));
-      else writeJson(res, 404, { message: `No such container: ${name}` });
+    } else if (method !== "GET") {
+      this.#reply(res, path, NOT_FOUND);
     } else if (path === "/events") {
       this.#events(query, raw, res);
+    } else if (inspect) {
+      const param = decodeURIComponent(inspect[1] ?? "");
+      const c = this.container(param);
+      const answer = (): Answer => inspectAnswer(this.container(param), param, this.fixtures);
+      const req = { path, inspect: { param, id: c?.id, name: c?.name }, recompute: answer };
+      this.#timing.send(res, req, answer());
     } else {
-      writeJson(res, 404, { message: "page not found" });
+      const engine = { fixtures: this.fixtures, identity: this.#identity, now: this.clock.now() };
+      const versions = { max: this.#maxVersion, min: this.#minVersion };
+      const all = [...this.containers.values()];
+      const state = { ...engine, versions, containers: all, listeners: this.openEventStreams };
+      this.#reply(res, path, plainAnswer(path, query, state));
     }
   }
 

@@ -529,3 +529,307 @@ describe("fake engine over TCP", () => {
     expect((await get("/_ping")).text).toBe("OK");
   });
 });
+
+/** Container events in the model's history from index `from` on, as "action" strings. */
+function actionsSince(from: number, name?: string): string[] {
+  return engine.history
+    .slice(from)
+    .filter((e) => e.Type === "container" && (!name || e.Actor.Attributes.name === name))
+    .map((e) => e.Action);
+}
+
+async function inspectState(name: string): Promise<{ status: number; State: Json; body: Json }> {
+  const res = await getJson(`/v1.41/containers/${name}/json`);
+  const body = res.body as Json;
+  return { status: res.status, State: (body.State ?? {}) as Json, body };
+}
+
+/** Resolves with the order in which the labelled requests were answered. */
+async function answerOrder(requests: Record<string, Promise<unknown>>): Promise<string[]> {
+  const order: string[] = [];
+  await Promise.all(Object.entries(requests).map(([label, p]) => p.then(() => order.push(label))));
+  return order;
+}
+
+describe("fake engine: late inspect answers and a slow link", () => {
+  it("delays every inspect answer, or one container's, and the late answer shows the request-time state", async () => {
+    const webId = engine.run({ name: "web" });
+    engine.run({ name: "db" });
+    const undo = engine.delayInspect({ ms: 300 });
+    const t0 = performance.now();
+    expect((await inspectState("db")).State.Status).toBe("running");
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    undo();
+    engine.delayInspect({ id: webId.slice(0, 12), ms: 300 });
+    const late = inspectState("web");
+    const order = answerOrder({ web: late, db: inspectState("db"), list: get("/containers/json") });
+    await new Promise((r) => setTimeout(r, 50));
+    engine.stop("web");
+    expect((await order).at(-1)).toBe("web");
+    // The daemon read the container before the stop: the late answer still says running.
+    expect((await late).State).toMatchObject({ Status: "running", Running: true });
+    engine.delayInspect({ name: "web", ms: 0 });
+    expect((await inspectState("web")).State).toMatchObject({ Status: "exited", ExitCode: 137 });
+  });
+
+  it("setLatency slows ping, version, info, list and inspect, not the open event stream", async () => {
+    engine.run({ name: "web" });
+    const reader = await openEvents();
+    engine.setLatency(200);
+    for (const path of [
+      "/_ping",
+      "/version",
+      "/v1.41/info",
+      "/containers/json",
+      "/containers/web/json",
+    ]) {
+      const t0 = performance.now();
+      expect((await get(path)).status).toBe(200);
+      expect(performance.now() - t0, path).toBeGreaterThanOrEqual(190);
+    }
+    const event = reader.waitForLines(1);
+    const ping = get("/_ping");
+    engine.stop("web");
+    expect(await answerOrder({ event, ping })).toEqual(["event", "ping"]);
+    engine.setLatency(0);
+    engine.delayEndpoint("/containers/json", 300);
+    expect(await answerOrder({ list: get("/containers/json"), ping: get("/_ping") })).toEqual([
+      "ping",
+      "list",
+    ]);
+  });
+
+  it("a held inspect, released after the container's destroy, shows the container as it was read", async () => {
+    engine.run({ name: "web", healthcheck: true });
+    const reader = await openEvents();
+    const release = engine.holdInspect("web");
+    let answered = false;
+    const late = inspectState("web").then((r) => {
+      answered = true;
+      return r;
+    });
+    await release.held();
+    engine.remove("web");
+    await reader.waitForLines(4); // kill, die, network disconnect, destroy: all delivered
+    expect(reader.events.at(-1)?.Action).toBe("destroy");
+    expect((await inspectState("db-other")).status).toBe(404); // other requests are not held
+    expect(answered).toBe(false);
+    release();
+    const answer = await late;
+    expect(answer.status).toBe(200);
+    expect(answer.body.Name).toBe("/web");
+    expect(answer.State).toMatchObject({ Status: "running", Running: true, ExitCode: 0 });
+    expect(release.count).toBe(1);
+    expect((await inspectState("web")).status).toBe(404);
+  });
+
+  it("a release-time hold answers 404 for a container destroyed meanwhile, the new state otherwise", async () => {
+    engine.run({ name: "web" });
+    engine.run({ name: "db" });
+    const release = engine.holdInspect(undefined, { answer: "release-time" });
+    const web = inspectState("web");
+    const db = inspectState("db");
+    await release.held(2);
+    engine.remove("web");
+    engine.stop("db");
+    release();
+    const gone = await web;
+    expect([gone.status, gone.body]).toEqual([404, { message: "No such container: web" }]);
+    expect((await db).State).toMatchObject({ Status: "exited", Running: false });
+    // Released holds no longer catch requests.
+    expect((await inspectState("db")).status).toBe(200);
+  });
+});
+
+describe("fake engine: restart policies (moby restartmanager, daemon/monitor.go)", () => {
+  it("on-failure:2 is probe-restarter's captured sequence, and ends exited with RestartCount 2", async () => {
+    let seen: unknown[] = [];
+    await expectSameAsCapture("events-net-restart-oom.raw.jsonl", "probe-restarter", () => {
+      const name = "probe-restarter";
+      engine.run({ name, network: "none", restartPolicy: "on-failure:2" });
+      for (let i = 0; i < 2; i++) {
+        engine.die(name, 1);
+        seen.push(engine.container(name)?.restarting);
+        engine.completeRestart(name);
+      }
+      engine.die(name, 1);
+      const c = engine.container(name);
+      seen = [...seen, c?.restartCount, c?.running, c?.restarting, c?.exitCode];
+      engine.remove(name);
+    });
+    // scenario-net.log: `inspect -f {{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}` = 2 exited 1
+    expect(seen).toEqual([true, true, 2, false, false, 1]);
+  });
+
+  it("inspect, the list and /info say restarting during the back-off, running after it", async () => {
+    engine.run({ name: "web", restartPolicy: "always", healthcheck: true });
+    engine.runHealthcheck("web", { exitCode: 0 });
+    const mark = engine.history.length;
+    engine.die("web", 3);
+    const during = await inspectState("web");
+    expect(during.State).toMatchObject({
+      Status: "restarting",
+      Running: true,
+      Paused: false,
+      Restarting: true,
+      Pid: 0,
+      ExitCode: 3,
+    });
+    expect(during.body.RestartCount).toBe(1);
+    expect((during.State.Health as Json).Status).toBe("unhealthy");
+    expect(during.body.HostConfig).toMatchObject({
+      RestartPolicy: { Name: "always", MaximumRetryCount: 0 },
+    });
+    const list = (await getJson("/containers/json")).body as Json[];
+    expect(list.map((c) => [c.State, String(c.Status).replace(/\) .*/, ")")])).toEqual([
+      ["restarting", "Restarting (3)"],
+    ]);
+    expect((await getJson("/info")).body).toMatchObject({
+      ContainersRunning: 0,
+      ContainersStopped: 1,
+    });
+    expect(engine.restartBackoff("web")).toBe(100);
+    expect(actionsSince(mark)).toEqual(["die"]);
+    engine.completeRestart("web");
+    expect(actionsSince(mark)).toEqual(["die", "start"]);
+    const after = await inspectState("web");
+    expect(after.State).toMatchObject({ Status: "running", Restarting: false, ExitCode: 0 });
+    expect((after.State.Health as Json).Status).toBe("starting");
+    expect(after.body.RestartCount).toBe(1);
+    engine.die("web", 3);
+    expect([engine.restartBackoff("web"), engine.container("web")?.restartCount]).toEqual([200, 2]);
+  });
+
+  it("the back-off doubles up to one minute; on-failure ignores exit 0, always and unless-stopped do not", async () => {
+    engine.run({ name: "loop", restartPolicy: "on-failure" });
+    const backoffs: Array<number | undefined> = [];
+    for (let i = 0; i < 12; i++) {
+      engine.die("loop", 1);
+      backoffs.push(engine.restartBackoff("loop"));
+      engine.completeRestart("loop");
+    }
+    expect(backoffs).toEqual([
+      100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000,
+    ]);
+    for (const policy of ["on-failure", "always", "unless-stopped"] as const) {
+      engine.run({ name: policy, restartPolicy: policy });
+      engine.die(policy, 0);
+    }
+    const states = (await getJson("/containers/json?all=1")).body as Json[];
+    expect(Object.fromEntries(states.map((c) => [c.Names, c.State]))).toEqual({
+      "/unless-stopped": "restarting",
+      "/always": "restarting",
+      "/on-failure": "exited",
+      "/loop": "running",
+    });
+  });
+
+  it("stop in the back-off emits only stop; kill and rm -f emit nothing but destroy; start resets RestartCount", async () => {
+    engine.run({ name: "web", restartPolicy: "always" });
+    engine.die("web", 1);
+    let mark = engine.history.length;
+    engine.stop("web");
+    expect(actionsSince(mark)).toEqual(["stop"]);
+    const stopped = await inspectState("web");
+    expect(stopped.State).toMatchObject({ Status: "exited", Restarting: false, ExitCode: 1 });
+    expect(stopped.body.RestartCount).toBe(1);
+    engine.start("web");
+    expect((await inspectState("web")).body.RestartCount).toBe(0);
+    // A stopped `always` container does not come back by itself: stop cancelled the policy.
+    engine.stop("web", { exitCode: 0 });
+    expect(engine.container("web")).toMatchObject({ running: false, restarting: false });
+    engine.start("web");
+    engine.die("web", 1);
+    mark = engine.history.length;
+    engine.kill("web");
+    expect(actionsSince(mark)).toEqual([]);
+    expect((await inspectState("web")).State.Status).toBe("exited");
+    engine.start("web");
+    engine.kill("web", "HUP", { survive: true });
+    engine.die("web", 0);
+    expect((await inspectState("web")).State.Status).toBe("exited");
+    engine.start("web");
+    engine.die("web", 1);
+    mark = engine.history.length;
+    engine.remove("web");
+    expect(actionsSince(mark)).toEqual(["destroy"]);
+    engine.run({ name: "again", restartPolicy: "unless-stopped" });
+    engine.die("again", 1);
+    expect(() => engine.pause("again")).toThrow(/restarting/);
+    mark = engine.history.length;
+    engine.restart("again");
+    expect(actionsSince(mark)).toEqual(["stop", "start", "restart"]);
+  });
+});
+
+describe("fake engine: moby's pause-health rule (daemon/health.go, pause.go, unpause.go)", () => {
+  it("probes by moby's rules reproduce probe-healthy's captured sequence, pause and unpause included", async () => {
+    await expectSameAsCapture("events-all.raw.jsonl", "probe-healthy", () => {
+      const name = "probe-healthy";
+      const labels = { app: "probe", role: "healthy" };
+      engine.run({ name, network: "none", labels, healthcheck: true });
+      for (let i = 0; i < 4; i++) engine.runHealthcheck(name, { exitCode: 0 });
+      engine.pause(name);
+      engine.unpause(name);
+      for (let i = 0; i < 2; i++) engine.runHealthcheck(name, { exitCode: 0 });
+      engine.remove(name);
+    });
+  });
+
+  it("pause turns health unhealthy without an event; unpause keeps it; a later change emits", async () => {
+    engine.run({ name: "web", healthcheck: true });
+    expect(engine.runHealthcheck("web", { exitCode: 0 })).toBe("healthy");
+    let mark = engine.history.length;
+    engine.pause("web");
+    expect(actionsSince(mark)).toEqual(["pause"]);
+    const paused = await inspectState("web");
+    expect(paused.State).toMatchObject({ Status: "paused", Paused: true });
+    expect(paused.State.Health).toMatchObject({ Status: "unhealthy", FailingStreak: 0 });
+    const list = (await getJson("/containers/json")).body as Json[];
+    expect(list[0]?.Status).toMatch(/^Up .* \(Paused\)$/);
+    expect(() => engine.runHealthcheck("web")).toThrow(/no health monitor/);
+    engine.unpause("web");
+    expect(actionsSince(mark)).toEqual(["pause", "unpause"]);
+    expect(((await inspectState("web")).State.Health as Json).Status).toBe("unhealthy");
+    mark = engine.history.length;
+    engine.runHealthcheck("web", { exitCode: 0 });
+    expect(actionsSince(mark)).toEqual([
+      "exec_create: /bin/sh -c true",
+      "exec_start: /bin/sh -c true",
+      "exec_die",
+      "health_status: healthy",
+    ]);
+  });
+
+  it("a failing container stays unhealthy through pause and unpause, and failing probes emit nothing", async () => {
+    const healthcheck = { Test: ["CMD-SHELL", "false"], Interval: 1e9, Retries: 2 };
+    engine.run({ name: "web", healthcheck });
+    const mark = engine.history.length;
+    engine.runHealthcheck("web", { exitCode: 1 });
+    engine.runHealthcheck("web", { exitCode: 1 });
+    expect(actionsSince(mark).filter((a) => a.startsWith("health_status"))).toEqual([
+      "health_status: unhealthy",
+    ]);
+    engine.pause("web");
+    engine.unpause("web");
+    const after = engine.history.length;
+    engine.runHealthcheck("web", { exitCode: 1 });
+    expect(actionsSince(after)).not.toContain("health_status: unhealthy");
+    const health = (await inspectState("web")).State.Health as Json;
+    expect(health).toMatchObject({ Status: "unhealthy", FailingStreak: 3 });
+    expect((health.Log as Json[]).map((l) => l.ExitCode)).toEqual([1, 1, 1]);
+  });
+
+  it("a container paused during its start period loses it: the next failure counts", async () => {
+    const healthcheck = { Test: ["CMD-SHELL", "false"], Retries: 1, StartPeriod: 60e9 };
+    engine.run({ name: "web", healthcheck });
+    expect(engine.runHealthcheck("web", { exitCode: 1 })).toBe("starting");
+    expect(engine.container("web")?.health?.failingStreak).toBe(0);
+    engine.pause("web");
+    engine.unpause("web");
+    const mark = engine.history.length;
+    expect(engine.runHealthcheck("web", { exitCode: 1 })).toBe("unhealthy");
+    expect(engine.container("web")?.health?.failingStreak).toBe(1);
+    expect(actionsSince(mark)).toHaveLength(3); // the probe's exec triple only
+  });
+});
