@@ -218,7 +218,7 @@ describe("--check", () => {
       [
         `docker-mqtt-bridge ${VERSION} check`,
         "  ok    config  valid (3 from env)",
-        `  ok    engine  ${engine.dockerHost}: Docker 20.10.24+dfsg1, API 1.41, name "vm", 4 containers; events readable`,
+        `  ok    engine  lab at ${engine.dockerHost}: Docker 20.10.24+dfsg1, API 1.41, name "vm", 4 containers; events readable`,
         `  ok    broker  ${broker.url}: connected`,
         "all checks passed",
         "",
