@@ -12,7 +12,8 @@ export type ErrorCode =
   | "DOCKER_BAD_RESPONSE"
   | "EVENT_INVALID"
   | "MQTT_CONNECT_FAILED"
-  | "MQTT_PUBLISH_TIMEOUT";
+  | "MQTT_PUBLISH_TIMEOUT"
+  | "LISTEN_FAILED";
 
 export class BridgeError extends Error {
   readonly code: ErrorCode;

@@ -1,175 +1,21 @@
-// --check: tries the configuration, the engine and the broker once, as the bridge would, and says
-// in plain words what is wrong and the likely fix. One line per check; exit status 0 or 1.
-import { randomBytes } from "node:crypto";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+// --check: tries what the run would use, once, as the run would (the configuration, every engine,
+// Portainer and its environments, the broker or the embedded broker's port, the HTTP port) and
+// says in plain words what is wrong and the likely fix. One line per check; exit status 0 or 1.
 import { type LoadedConfig, loadConfig } from "../config/loader.js";
-import { DockerClient, endpointFromDockerHost, MIN_TESTED_API_VERSION } from "../docker/client.js";
-import { DockerError, describeError } from "../errors.js";
-import { redactBroker } from "../mqtt/publisher.js";
-import { mqttTls } from "../runtime/connections.js";
+import { embeddedBrokerTarget, engineAddresses, httpTarget } from "../runtime/connections.js";
 import { VERSION } from "../version.js";
+import { count } from "./check-explain.js";
+import {
+  type CheckLine,
+  checkBroker,
+  checkEngine,
+  checkListen,
+  checkPortainer,
+} from "./check-probes.js";
 
 /** Where --check writes; tests capture it. */
 export interface CheckIo {
   out(text: string): void;
-}
-
-/** A failure explained for a person: what failed and the likely fix. */
-function engineProblem(err: unknown, where: string): string {
-  const code = systemCode(err);
-  const socket = where.startsWith("unix://") ? where.slice("unix://".length) : where;
-  if (code === "ENOENT") {
-    return `no socket at ${socket}: is the Docker Engine running, and is the socket mounted here (-v /var/run/docker.sock:/var/run/docker.sock:ro)?`;
-  }
-  if (code === "EACCES" || code === "EPERM") {
-    return `permission denied on ${socket}: run with the socket's group (group_add: the GID from \`stat -c %g ${socket}\`) or go through a read-only socket proxy`;
-  }
-  if (code === "ECONNREFUSED") {
-    return `connection refused at ${where}: is the engine (or the socket proxy) listening there?`;
-  }
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") {
-    return `cannot resolve the host of ${where}: check DOCKER_HOST`;
-  }
-  if (err instanceof DockerError && err.status === 403) {
-    return `${where} refused a request (403): ${err.message}. A socket proxy must allow CONTAINERS, EVENTS, INFO, VERSION and PING`;
-  }
-  return describeError(err);
-}
-
-function brokerProblem(err: unknown, url: string): string {
-  const code = systemCode(err);
-  const shown = redactBroker(url);
-  if (code === "ECONNREFUSED") {
-    return `connection refused at ${shown}: is the broker running and reachable from here?`;
-  }
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") {
-    return `cannot resolve the host of ${shown}: check MQTT_URL`;
-  }
-  const reason = (err as { code?: unknown } | undefined)?.code;
-  if (typeof reason === "number") {
-    const hint =
-      reason === 4 || reason === 5 || reason === 134 || reason === 135
-        ? ": check MQTT_USERNAME and MQTT_PASSWORD (or the broker's ACL)"
-        : "";
-    return `${shown} refused the connection (${(err as Error).message})${hint}`;
-  }
-  return `${shown}: ${describeError(err)}`;
-}
-
-/** The first system error code (ENOENT, EACCES...) in an error's cause chain. */
-function systemCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-async function withTimeout<T>(what: string, ms: number, run: (signal: AbortSignal) => Promise<T>) {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new Error(`${what}: no answer within ${ms / 1000} s`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([run(controller.signal), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface CheckLine {
-  ok: boolean | "skipped";
-  what: string;
-  text: string;
-}
-
-async function checkEngine(loaded: LoadedConfig, timeoutMs: number): Promise<CheckLine> {
-  const { config } = loaded;
-  let docker: DockerClient | undefined;
-  let where = config.docker.host;
-  try {
-    docker = new DockerClient(
-      endpointFromDockerHost(config.docker.host, {
-        tlsVerify: config.docker.tls_verify,
-        certPath: config.docker.cert_path,
-      }),
-      { requestTimeoutMs: timeoutMs },
-    );
-    where = docker.describe();
-    const client = docker;
-    const facts = await withTimeout(`engine at ${where}`, timeoutMs, async (signal) => {
-      const api = await client.negotiate(signal);
-      const version = await client.version(signal);
-      const info = await client.info(signal);
-      const containers = await client.listContainers(signal);
-      // The bridge follows /events: ask for a window in the past, so the stream ends at once.
-      const past = `${Math.floor(Date.now() / 1000) - 5}`;
-      const events = await client.events({ since: past, until: past, signal });
-      for await (const _chunk of events) {
-        // Drained; nothing expected.
-      }
-      return { api, version, info, containers: containers.length };
-    });
-    const old =
-      Number(facts.api) < Number(MIN_TESTED_API_VERSION)
-        ? ` (older than API ${MIN_TESTED_API_VERSION}, untested)`
-        : "";
-    return {
-      ok: true,
-      what: "engine",
-      text: `${where}: Docker ${facts.version.Version || facts.info.ServerVersion}, API ${facts.api}${old}, name "${facts.info.Name}", ${facts.containers} containers; events readable`,
-    };
-  } catch (err: unknown) {
-    return { ok: false, what: "engine", text: engineProblem(err, where) };
-  } finally {
-    await docker?.close().catch(() => undefined);
-  }
-}
-
-async function checkBroker(loaded: LoadedConfig, timeoutMs: number): Promise<CheckLine> {
-  const { config } = loaded;
-  if (config.mqtt.url === "") {
-    return {
-      ok: "skipped",
-      what: "broker",
-      text: `mqtt.url is empty: the bridge would serve an embedded broker on ${config.mqtt.embedded_host}:${config.mqtt.embedded_port}`,
-    };
-  }
-  let client: MqttClient | undefined;
-  try {
-    const options: IClientOptions = {
-      clientId: `docker-mqtt-bridge-check_${randomBytes(3).toString("hex")}`,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: timeoutMs,
-      protocolVersion: config.mqtt.protocol_version,
-      ...mqttTls(config),
-    };
-    if (config.mqtt.username) options.username = config.mqtt.username;
-    if (config.mqtt.password) options.password = config.mqtt.password;
-    const connecting = mqtt.connect(config.mqtt.url, options);
-    client = connecting;
-    await withTimeout(
-      `broker at ${redactBroker(config.mqtt.url)}`,
-      timeoutMs,
-      () =>
-        new Promise<void>((resolve, reject) => {
-          connecting.once("connect", () => resolve());
-          connecting.once("error", reject);
-          connecting.once("close", () => reject(new Error("the broker closed the connection")));
-        }),
-    );
-    return { ok: true, what: "broker", text: `${redactBroker(config.mqtt.url)}: connected` };
-  } catch (err: unknown) {
-    return { ok: false, what: "broker", text: brokerProblem(err, config.mqtt.url) };
-  } finally {
-    await client?.endAsync(true).catch(() => undefined);
-  }
 }
 
 function describeSources(loaded: LoadedConfig): string {
@@ -184,7 +30,34 @@ function describeSources(loaded: LoadedConfig): string {
   return parts.length > 0 ? parts.join(", ") : "all defaults";
 }
 
-/** --check: config, engine and broker, one line each; resolves to the exit status. */
+/** Every check the configuration calls for, in parallel; lines in a stable order. */
+async function checkAll(loaded: LoadedConfig, timeoutMs: number): Promise<CheckLine[]> {
+  const { config } = loaded;
+  const engines = engineAddresses(config);
+  const embedded = embeddedBrokerTarget(config);
+  const http = httpTarget(config);
+  const groups = await Promise.all([
+    Promise.all(engines.map((address) => checkEngine(address, timeoutMs))),
+    config.portainer.url === "" ? [] : checkPortainer(config, timeoutMs, engines.length),
+    config.mqtt.url === ""
+      ? checkListen(
+          "broker",
+          embedded,
+          `no mqtt.url: the embedded broker can listen on ${embedded.host}:${embedded.port}`,
+        )
+      : checkBroker(config, timeoutMs),
+    config.http.port === 0
+      ? []
+      : checkListen(
+          "http",
+          http,
+          `${http.host}:${http.port} is free for /healthz, /readyz and /metrics`,
+        ),
+  ]);
+  return groups.flat();
+}
+
+/** --check: the configuration, then everything it says to use, one line each; the exit status. */
 export async function runCheck(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
@@ -202,19 +75,16 @@ export async function runCheck(
   }
   if (loaded) {
     if (options.printConfig) io.out(options.printConfig(loaded));
-    const [engine, broker] = await Promise.all([
-      checkEngine(loaded, timeoutMs),
-      checkBroker(loaded, timeoutMs),
-    ]);
-    lines.push(engine, broker);
+    lines.push(...(await checkAll(loaded, timeoutMs)));
   }
-  const failed = lines.filter((l) => l.ok === false).length;
-  const label = (ok: CheckLine["ok"]) => (ok === true ? "ok" : ok === false ? "FAIL" : "skip");
+  const failed = lines.filter((l) => !l.ok).length;
+  const label = (ok: boolean) => (ok ? "ok" : "FAIL");
+  const width = Math.max(...lines.map((l) => l.what.length)) + 1;
   io.out(
     [
       `docker-mqtt-bridge ${VERSION} check`,
-      ...lines.map((l) => `  ${label(l.ok).padEnd(5)} ${l.what.padEnd(7)} ${l.text}`),
-      failed === 0 ? "all checks passed" : `${failed} check${failed > 1 ? "s" : ""} failed`,
+      ...lines.map((l) => `  ${label(l.ok).padEnd(5)} ${l.what.padEnd(width)} ${l.text}`),
+      failed === 0 ? "all checks passed" : `${count(failed, "check")} failed`,
       "",
     ].join("\n"),
   );

@@ -115,6 +115,16 @@ export function helpText(): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** A value with user:password taken out of every URL in it, lists and maps (engines) included. */
+function redactDeep(value: unknown): unknown {
+  if (typeof value === "string") return redactUrl(value);
+  if (Array.isArray(value)) return value.map(redactDeep);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v)]));
+  }
+  return value;
+}
+
 /** --print-config: the effective configuration as YAML, secrets redacted, sources as comments. */
 export function printConfigText(loaded: LoadedConfig): string {
   const { config, sources } = loaded;
@@ -130,7 +140,7 @@ export function printConfigText(loaded: LoadedConfig): string {
       source = `file ${config.mqtt.password_file} (mqtt.password_file)`;
     }
     if (k.sensitive && value !== "") value = "[redacted]";
-    else if (typeof value === "string") value = redactUrl(value);
+    else value = redactDeep(value);
     return { key: k.key, value, after: source };
   });
   lines.push(...yamlLines(items));

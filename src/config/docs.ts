@@ -19,15 +19,33 @@ export interface KeyDoc {
 
 const FORMATS: Record<string, { allowed: string; placeholder: string }> = {
   "strict-boolean": { allowed: "true or false", placeholder: "true|false" },
-  seconds: { allowed: "seconds, 0 or more", placeholder: "SECONDS" },
+  seconds: { allowed: "seconds", placeholder: "SECONDS" },
   port: { allowed: "port, 0 to 65535", placeholder: "PORT" },
   "docker-host": { allowed: "unix://, tcp://, http:// or https:// URL", placeholder: "URL" },
   "mqtt-url": { allowed: "mqtt://, mqtts://, ws:// or wss:// URL, or empty", placeholder: "URL" },
   "host-id": { allowed: "A-Z a-z 0-9 _ -, or empty", placeholder: "ID" },
   "topic-path": { allowed: "MQTT topic without + or #", placeholder: "TOPIC" },
+  "http-url": { allowed: "http:// or https:// URL, or empty", placeholder: "URL" },
+  list: { allowed: "list (comma-separated in env and flags)", placeholder: "LIST" },
+  "name-patterns": {
+    allowed: "list of globs or /regex/ (comma-separated in env and flags)",
+    placeholder: "LIST",
+  },
+  "entity-groups": { allowed: "comma-separated entity groups", placeholder: "LIST" },
+  engines: { allowed: "list of {id, host} maps (JSON in env and flags)", placeholder: "JSON" },
 };
 
-function describeFormat(format: unknown): { allowed: string; placeholder: string } {
+function describeFormat(leaf: { format?: unknown; min?: number; max?: number }): {
+  allowed: string;
+  placeholder: string;
+} {
+  const { format } = leaf;
+  if (format === "seconds") {
+    return {
+      allowed: `seconds, ${leaf.min ?? 0} to ${leaf.max ?? 86_400}`,
+      placeholder: "SECONDS",
+    };
+  }
   if (Array.isArray(format)) {
     return { allowed: format.map(String).join(", "), placeholder: format.map(String).join("|") };
   }
@@ -42,19 +60,31 @@ export function keyDocs(): KeyDoc[] {
   return configKeys().map((info) => {
     let node: unknown = configSchema;
     for (const part of info.key.split(".")) node = (node as Record<string, unknown>)[part];
-    const leaf = node as { doc?: string; default: unknown; format?: unknown };
+    const leaf = node as {
+      doc?: string;
+      default: unknown;
+      format?: unknown;
+      min?: number;
+      max?: number;
+    };
     return {
       ...info,
       doc: leaf.doc ?? "",
       default: leaf.default,
-      ...describeFormat(leaf.format),
+      ...describeFormat(leaf),
     };
   });
 }
 
-/** A default as a person reads it. */
+/** Whether a default is nothing at all: an empty text or an empty list. */
+function isEmpty(value: unknown): boolean {
+  return value === "" || (Array.isArray(value) && value.length === 0);
+}
+
+/** A default as a person reads it: `(empty)` for an empty text and an empty list alike. */
 export function showDefault(value: unknown): string {
-  return value === "" ? "(empty)" : String(value);
+  if (isEmpty(value)) return "(empty)";
+  return typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
 }
 
 const cell = (text: string) => text.replace(/\|/g, "\\|");
@@ -63,7 +93,7 @@ const cell = (text: string) => text.replace(/\|/g, "\\|");
 export function configReferenceMarkdown(): string {
   const rows = keyDocs().map(
     (k) =>
-      `| \`${k.key}\` | \`${k.env}\` | \`--${k.arg}\` | ${cell(k.default === "" ? "" : `\`${String(k.default)}\``)} | ${cell(k.allowed)} | ${cell(k.doc)} |`,
+      `| \`${k.key}\` | \`${k.env}\` | \`--${k.arg}\` | ${cell(isEmpty(k.default) ? "" : `\`${showDefault(k.default)}\``)} | ${cell(k.allowed)} | ${cell(k.doc)} |`,
   );
   return [
     "| key | environment | flag | default | allowed | meaning |",
@@ -123,9 +153,18 @@ export function yamlLines(items: readonly YamlItem[], blankBetweenSections = fal
     const indent = "  ".repeat(parts.length);
     for (const comment of item.before ?? []) lines.push(`${indent}# ${comment}`);
     const after = item.after ? `  # ${item.after}` : "";
-    lines.push(`${indent}${name}: ${stringify(item.value).trimEnd()}${after}`);
+    lines.push(`${indent}${name}: ${inlineYaml(item.value)}${after}`);
   }
   return lines;
+}
+
+/**
+ * A value on the same line as its key, so a comment can follow it: lists and maps in flow style
+ * (`[ container, image ]`), anything that would still span lines as JSON (which YAML reads too).
+ */
+function inlineYaml(value: unknown): string {
+  const text = stringify(value, { collectionStyle: "flow", lineWidth: 0 }).trimEnd();
+  return text.includes("\n") ? JSON.stringify(value) : text;
 }
 
 export const CONFIG_START = "<!-- config:start -->";

@@ -54,6 +54,25 @@ export interface EngineEntry {
 }
 
 const DOCKER_HOST_PATTERN = /^(unix|tcp|http|https):\/\/.+/;
+const DOCKER_HOST_FORMS =
+  "must be unix:///path, tcp://host:port, http://host:port or https://host:port";
+
+/** What is wrong with a DOCKER_HOST-style address, or undefined. */
+function dockerHostProblem(value: string): string | undefined {
+  if (!DOCKER_HOST_PATTERN.test(value)) return DOCKER_HOST_FORMS;
+  if (value.startsWith("unix://")) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value.replace(/^tcp:/, "http:"));
+  } catch {
+    return DOCKER_HOST_FORMS;
+  }
+  // The Engine API has no password login: a user and password here would be silently dropped.
+  if (url.username !== "" || url.password !== "") {
+    return "must not hold a user or password (the Engine API has no password login): use TLS client certificates (tls_verify, cert_path) or a socket proxy";
+  }
+  return undefined;
+}
 
 convict.addFormats({
   "strict-boolean": {
@@ -66,9 +85,14 @@ convict.addFormats({
     },
   },
   seconds: {
-    validate(value: unknown) {
-      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-        throw new Error("must be a number of seconds, 0 or more");
+    // The schema gives each duration its own range (`min`, `max`): 0 would make some loops spin,
+    // and more than setTimeout's 24.8 days would fire at once.
+    validate(value: unknown, schema: convict.SchemaObj) {
+      const range = schema as { min?: number; max?: number };
+      const min = range.min ?? 0;
+      const max = range.max ?? 86_400;
+      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+        throw new Error(`must be ${min} to ${max} seconds`);
       }
     },
     coerce(value: unknown) {
@@ -79,12 +103,26 @@ convict.addFormats({
   "docker-host": {
     validate(value: unknown) {
       assertString(value);
-      if (!DOCKER_HOST_PATTERN.test(value)) {
-        throw new Error(
-          "must be unix:///path, tcp://host:port, http://host:port or https://host:port",
-        );
+      const problem = dockerHostProblem(value);
+      if (problem) throw new Error(problem);
+    },
+  },
+  "http-url": {
+    validate(value: unknown) {
+      assertString(value);
+      if (value === "") return;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new Error("must be an http:// or https:// URL, or empty");
       }
-      if (!value.startsWith("unix://")) new URL(value.replace(/^tcp:/, "http:"));
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new Error("must be an http:// or https:// URL, or empty");
+      }
+      if (url.username !== "" || url.password !== "") {
+        throw new Error("must not hold a user or password: give an access token as the API key");
+      }
     },
   },
   "mqtt-url": {
@@ -152,11 +190,8 @@ convict.addFormats({
         }
         if (ids.has(e.id)) throw new Error(`entry ${i}: id ${e.id} is used twice`);
         ids.add(e.id);
-        if (typeof e.host !== "string" || !DOCKER_HOST_PATTERN.test(e.host)) {
-          throw new Error(
-            `entry ${i} (${e.id}): host must be unix://, tcp://, http:// or https://`,
-          );
-        }
+        const problem = typeof e.host === "string" ? dockerHostProblem(e.host) : DOCKER_HOST_FORMS;
+        if (problem) throw new Error(`entry ${i} (${e.id}): host ${problem}`);
         const extra = Object.keys(e).filter(
           (k) => !["id", "host", "tls_verify", "cert_path"].includes(k),
         );

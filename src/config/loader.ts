@@ -148,7 +148,10 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
         const m = /^([\w.]+): (.*?)(: value was (.*))?$/.exec(line);
         if (!m) return redactUrl(line);
         const key = m[1] ?? "";
-        const shown = byKey.get(key)?.sensitive ? "" : m[4] ? ` (got ${redactUrl(m[4])})` : "";
+        // convict leaves out falsy values (0, "", false): show those too.
+        const got = m[4] ?? (byKey.has(key) ? JSON.stringify(cfg.get(key as never)) : undefined);
+        const shown =
+          byKey.get(key)?.sensitive || got === undefined ? "" : ` (got ${redactUrl(got)})`;
         return `${key}: ${m[2]}${shown}, from ${describe(key)}`;
       });
     throw new ConfigError(`invalid configuration: ${lines.join("; ")}`, { cause: err });
@@ -169,7 +172,26 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const config = deepFreeze({ ...values, mqtt: { ...values.mqtt, password } }) as Config;
   const sourceMap: Record<string, string> = {};
   for (const k of keys) sourceMap[k.key] = describe(k.key);
+  if (password !== "" && config.mqtt.username === "" && !urlHasUser(config.mqtt.url)) {
+    // MQTT sends no password without a user name: the broker would only say "not authorized".
+    const from =
+      config.mqtt.password_file !== ""
+        ? `mqtt.password_file, from ${sourceMap["mqtt.password_file"]}`
+        : `from ${sourceMap["mqtt.password"]}`;
+    throw new ConfigError(
+      `invalid configuration: mqtt.password is set (${from}) but mqtt.username is empty: set MQTT_USERNAME too, or drop the password`,
+    );
+  }
   return { config, sources: sourceMap };
+}
+
+/** Whether an MQTT URL carries its own user name (mqtt://user:password@host). */
+function urlHasUser(url: string): boolean {
+  try {
+    return url !== "" && new URL(url).username !== "";
+  } catch {
+    return false;
+  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -32,6 +32,8 @@ export const configSchema = {
       format: "seconds",
       default: 30,
       env: "DOCKER_RECONNECT_MAX_SECONDS",
+      min: 0.1,
+      max: 3600,
       arg: "docker-reconnect-max-seconds",
     },
   },
@@ -134,6 +136,8 @@ export const configSchema = {
       format: "seconds",
       default: 10,
       env: "MQTT_PUBLISH_TIMEOUT_SECONDS",
+      min: 0.1,
+      max: 600,
       arg: "mqtt-publish-timeout-seconds",
     },
   },
@@ -171,6 +175,8 @@ export const configSchema = {
       format: "seconds",
       default: 3,
       env: "HA_REPUBLISH_DELAY_SECONDS",
+      min: 0,
+      max: 600,
       arg: "ha-republish-delay-seconds",
     },
     entities: {
@@ -203,6 +209,8 @@ export const configSchema = {
       format: "seconds",
       default: 60,
       env: "REMOVAL_GRACE_SECONDS",
+      min: 0,
+      max: 86_400,
       arg: "removal-grace-seconds",
     },
   },
@@ -216,7 +224,7 @@ export const configSchema = {
   portainer: {
     url: {
       doc: "Portainer's URL; its Docker environments are followed through its API",
-      format: String,
+      format: "http-url",
       default: "",
       env: "PORTAINER_URL",
       arg: "portainer-url",
@@ -248,6 +256,8 @@ export const configSchema = {
       format: "seconds",
       default: 60,
       env: "PORTAINER_REFRESH_SECONDS",
+      min: 0.1,
+      max: 86_400,
       arg: "portainer-refresh-seconds",
     },
     reject_unauthorized: {

@@ -1,6 +1,7 @@
-// What the configuration says to connect to: the broker's TLS files, the engines (configured,
-// or named after themselves once they answer), and Portainer's API key.
+// What the configuration says to connect to (the broker's TLS files, the engines, Portainer's API
+// key) and to listen on (the embedded broker, the HTTP server), with failures explained.
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import type { Logger } from "pino";
 import { type Config, configSchema } from "../config/loader.js";
 import {
@@ -9,7 +10,7 @@ import {
   endpointFromDockerHost,
 } from "../docker/client.js";
 import type { EngineInfo } from "../docker/schemas.js";
-import { ConfigError, describeError } from "../errors.js";
+import { BridgeError, ConfigError, describeError } from "../errors.js";
 import type { PublisherOptions } from "../mqtt/publisher.js";
 
 /** TLS options for the broker: CA and client certificate files, verification on by default. */
@@ -57,25 +58,112 @@ export async function firstContact(
   }
 }
 
+/** An engine as the configuration names it: its id ("" = named after the engine) and address. */
+export interface EngineAddress {
+  id: string;
+  host: string;
+  tlsVerify: boolean;
+  certPath: string;
+}
+
 /** The engines given by configuration: `engines`, plus docker.host when it applies. */
-export function configuredEngines(config: Config): { id: string; endpoint: EngineEndpoint }[] {
+export function engineAddresses(config: Config): EngineAddress[] {
   const list = config.engines.map((e) => ({
     id: e.id,
-    endpoint: endpointFromDockerHost(e.host, {
-      tlsVerify: e.tls_verify ?? false,
-      certPath: e.cert_path ?? "",
-    }),
+    host: e.host,
+    tlsVerify: e.tls_verify ?? false,
+    certPath: e.cert_path ?? "",
   }));
   // With `engines` or Portainer set, docker.host counts only when given explicitly.
   const explicit = config.docker.host !== configSchema.docker.host.default || config.host.id !== "";
   if (list.length === 0 ? config.portainer.url === "" || explicit : explicit) {
-    const endpoint = endpointFromDockerHost(config.docker.host, {
+    list.unshift({
+      id: config.host.id,
+      host: config.docker.host,
       tlsVerify: config.docker.tls_verify,
       certPath: config.docker.cert_path,
     });
-    list.unshift({ id: config.host.id, endpoint });
   }
   return list;
+}
+
+export function endpointOf(address: EngineAddress): EngineEndpoint {
+  return endpointFromDockerHost(address.host, {
+    tlsVerify: address.tlsVerify,
+    certPath: address.certPath,
+  });
+}
+
+/** The engines given by configuration, with their endpoints. */
+export function configuredEngines(config: Config): { id: string; endpoint: EngineEndpoint }[] {
+  return engineAddresses(config).map((a) => ({ id: a.id, endpoint: endpointOf(a) }));
+}
+
+/** A port the bridge listens on, named as the configuration names it. */
+export interface ListenTarget {
+  /** "the embedded broker", "the HTTP server". */
+  what: string;
+  host: string;
+  port: number;
+  hostKey: string;
+  portKey: string;
+  /** What else the user can do about a taken port. */
+  alternative?: string;
+}
+
+export function embeddedBrokerTarget(config: Config): ListenTarget {
+  return {
+    what: "the embedded MQTT broker",
+    host: config.mqtt.embedded_host,
+    port: config.mqtt.embedded_port,
+    hostKey: "mqtt.embedded_host",
+    portKey: "mqtt.embedded_port",
+    alternative: "set MQTT_URL to your broker",
+  };
+}
+
+export function httpTarget(config: Config): ListenTarget {
+  return {
+    what: "the HTTP server",
+    host: config.http.host,
+    port: config.http.port,
+    hostKey: "http.host",
+    portKey: "http.port",
+  };
+}
+
+/** A failure to listen, explained with the fix, as one line (LISTEN_FAILED). */
+export function listenError(err: unknown, target: ListenTarget): BridgeError {
+  const code = (err as { code?: unknown } | null)?.code;
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  const where = `${host}:${target.port}`;
+  const other = `choose another ${target.portKey}`;
+  let text: string;
+  if (code === "EADDRINUSE") {
+    const fix = target.alternative ? `${target.alternative} or ${other}` : other;
+    text = `port ${where} is taken by another program: ${fix}`;
+  } else if (code === "EACCES" || code === "EPERM") {
+    text = `no permission to listen on ${where} (ports below 1024 need privileges): ${other}`;
+  } else if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN") {
+    text = `${target.host} is not an address of this machine: check ${target.hostKey}`;
+  } else {
+    text = `cannot listen on ${where}: ${describeError(err)}`;
+  }
+  return new BridgeError("LISTEN_FAILED", `${target.what}: ${text}`, { cause: err });
+}
+
+/** Listens on the target's address and closes again: whether the run could listen there. */
+export async function probeListen(target: ListenTarget): Promise<void> {
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(target.port, target.host, () => resolve());
+    });
+  } catch (err: unknown) {
+    throw listenError(err, target);
+  }
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 export function portainerKey(config: Config): string {

@@ -10,7 +10,14 @@ import type { EmbeddedBroker } from "../mqtt/embedded-broker.js";
 import { type MqttPublisher, redactBroker } from "../mqtt/publisher.js";
 import type { Bridge } from "../publish/bridge.js";
 import { VERSION } from "../version.js";
-import { configuredEngines, firstContact, mqttTls, portainerKey } from "./connections.js";
+import {
+  configuredEngines,
+  embeddedBrokerTarget,
+  firstContact,
+  listenError,
+  mqttTls,
+  portainerKey,
+} from "./connections.js";
 import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
 import { type HttpServer, startHttpServer } from "./http-server.js";
 import type { Metrics } from "./metrics.js";
@@ -83,6 +90,9 @@ async function startPipeline(
       port: config.mqtt.embedded_port,
       username: config.mqtt.username,
       password: config.mqtt.password,
+    }).catch((err: unknown) => {
+      // EADDRINUSE alone says nothing to a user with Mosquitto already on 1883: say what to do.
+      throw listenError(err, embeddedBrokerTarget(config));
     });
     brokerUrl = embedded.url;
     log.info({ broker: brokerUrl }, "no mqtt.url set: serving an embedded MQTT broker");

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { runCheck } from "../../src/cli/check.js";
 import {
   type CliIo,
@@ -13,7 +14,7 @@ import {
   printConfigText,
   runCommand,
 } from "../../src/cli/cli.js";
-import { configKeys, loadConfig } from "../../src/config/loader.js";
+import { configKeys, loadConfig, redactUrl } from "../../src/config/loader.js";
 import { startEmbeddedBroker } from "../../src/mqtt/embedded-broker.js";
 import { VERSION } from "../../src/version.js";
 import { startTestBroker } from "../helpers/broker.js";
@@ -95,6 +96,14 @@ describe("--help", () => {
     expect(text).toContain("env CONFIG_FILE");
     expect(text.startsWith(`docker-mqtt-bridge ${VERSION}\n`)).toBe(true);
   });
+
+  it("shows an empty list as (empty), like an empty text, and every default non-blank", () => {
+    const text = helpText();
+    expect(text).toContain("env EVENTS_TYPES, key events.types, default (empty)\n");
+    expect(text).toContain("env DOCKER_ENGINES, key engines, default (empty)\n");
+    expect(text).toContain("env MQTT_URL, key mqtt.url, default (empty)\n");
+    expect(text).not.toMatch(/default \n/);
+  });
 });
 
 describe("--print-config", () => {
@@ -124,7 +133,7 @@ describe("--print-config", () => {
     const io = captureIo();
     const status = await runCommand(
       parseCliArgs(["--print-config"]),
-      { MQTT_PASSWORD_FILE: secret },
+      { MQTT_PASSWORD_FILE: secret, MQTT_USERNAME: "bridge" },
       io,
     );
     expect(status).toBe(0);
@@ -132,6 +141,57 @@ describe("--print-config", () => {
     expect(io.stdout()).toContain(
       `  password: "[redacted]"  # file ${secret} (mqtt.password_file)\n`,
     );
+  });
+
+  it("prints YAML that, loaded back with --config, gives the same configuration", async () => {
+    const dir = await tempDir();
+    const password = join(dir, "portainer-key");
+    await writeFile(password, "ptr_secret-key\n");
+    const loaded = loadConfig({
+      argv: ["--events-types", "container,image", "--log-level", "debug"],
+      env: {
+        DOCKER_ENGINES: JSON.stringify([
+          { id: "nas", host: "unix:///var/run/docker.sock" },
+          { id: "pi", host: "tcp://pi.lan:2376", tls_verify: true, cert_path: "/certs/pi" },
+        ]),
+        MQTT_URL: "mqtt://bridge:s3cret@broker:1883",
+        MQTT_USERNAME: "bridge",
+        MQTT_PASSWORD: "hunter2",
+        PORTAINER_URL: "https://portainer.lan:9443",
+        PORTAINER_API_KEY_FILE: password,
+        PORTAINER_ENVIRONMENTS: "3,edge-box=garage",
+        FILTER_EXCLUDE: "/^tmp-.*$/,*-old",
+        FILTER_LABELS_INCLUDE: "com.example.watch=yes",
+        EVENTS_ACTIONS: "start,die,health_status: unhealthy",
+        HA_ENTITIES: "running, health",
+        REMOVAL_GRACE_SECONDS: "2.5",
+        HTTP_HOST: "::",
+      },
+    });
+    const text = printConfigText(loaded);
+    for (const secret of ["s3cret", "hunter2", "ptr_secret-key"])
+      expect(text).not.toContain(secret);
+    expect(text).toContain("  types: [ container, image ]  # flag --events-types\n");
+    expect(() => parseYaml(text)).not.toThrow();
+    const file = join(dir, "printed.yaml");
+    await writeFile(file, text);
+    const back = loadConfig({ argv: ["--config", file], env: {} });
+    // Secrets aside: they are printed as [redacted] and come back as that text.
+    const withoutSecrets = (c: typeof loaded.config) => ({
+      ...c,
+      mqtt: { ...c.mqtt, url: redactUrl(c.mqtt.url), password: "" },
+    });
+    expect(withoutSecrets(back.config)).toEqual(withoutSecrets(loaded.config));
+    expect(back.config.mqtt.password).toBe("[redacted]");
+    expect(new Set(Object.values(back.sources))).toEqual(new Set([`file ${file}`]));
+  });
+
+  it("redacts a user and password in any URL, inside lists too", () => {
+    const loaded = loadConfig({ argv: [], env: {} });
+    const engines = [{ id: "a", host: "https://u:SECRET@h:2376" }];
+    const text = printConfigText({ ...loaded, config: { ...loaded.config, engines } });
+    expect(text).not.toContain("SECRET");
+    expect(text).toContain("engines: [ { id: a, host: https://***@h:2376 } ]  # default\n");
   });
 
   it("exits 2 with the configuration error", async () => {
@@ -158,7 +218,7 @@ describe("--check", () => {
       [
         `docker-mqtt-bridge ${VERSION} check`,
         "  ok    config  valid (3 from env)",
-        `  ok    engine  ${engine.dockerHost}: Docker 20.10.24+dfsg1, API 1.41, name "vm", 4 containers; events readable`,
+        `  ok    engine  lab at ${engine.dockerHost}: Docker 20.10.24+dfsg1, API 1.41, name "vm", 4 containers; events readable`,
         `  ok    broker  ${broker.url}: connected`,
         "all checks passed",
         "",

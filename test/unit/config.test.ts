@@ -455,14 +455,13 @@ describe("loadConfig: secrets", () => {
     const path = file("password", "from-file\n");
     const { config } = loadConfig({
       argv: [],
-      env: { MQTT_PASSWORD_FILE: path, MQTT_PASSWORD: "from-env" },
+      env: { MQTT_PASSWORD_FILE: path, MQTT_PASSWORD: "from-env", MQTT_USERNAME: "bridge" },
     });
     expect(config.mqtt.password).toBe("from-file");
     expect(config.mqtt.password_file).toBe(path);
     const crlf = file("password-crlf", "with spaces \r\n");
-    expect(loadConfig({ argv: [], env: { MQTT_PASSWORD_FILE: crlf } }).config.mqtt.password).toBe(
-      "with spaces ",
-    );
+    const env = { MQTT_PASSWORD_FILE: crlf, MQTT_USERNAME: "bridge" };
+    expect(loadConfig({ argv: [], env }).config.mqtt.password).toBe("with spaces ");
   });
 
   it("names a password file that cannot be read, without its content", () => {
@@ -475,5 +474,99 @@ describe("loadConfig: secrets", () => {
     const notAFile = configError(["--mqtt-password-file", folder]);
     expect(notAFile.code).toBe("CONFIG_FILE_UNREADABLE");
     expect(notAFile.message).toContain(`mqtt.password_file: ${folder} cannot be read`);
+  });
+});
+
+describe("loadConfig: durations", () => {
+  // Each duration has a floor (0 made the publisher, the engine reconnect and the Portainer
+  // refresh loop spin thousands of times a second) and a ceiling below setTimeout's 24.8 days.
+  const ranges: Array<[string, string, number, number]> = [
+    ["docker.reconnect_max_seconds", "DOCKER_RECONNECT_MAX_SECONDS", 0.1, 3600],
+    ["mqtt.publish_timeout_seconds", "MQTT_PUBLISH_TIMEOUT_SECONDS", 0.1, 600],
+    ["homeassistant.republish_delay_seconds", "HA_REPUBLISH_DELAY_SECONDS", 0, 600],
+    ["removal.grace_seconds", "REMOVAL_GRACE_SECONDS", 0, 86_400],
+    ["portainer.refresh_seconds", "PORTAINER_REFRESH_SECONDS", 0.1, 86_400],
+  ];
+  for (const [key, env, min, max] of ranges) {
+    it(`rejects ${env} outside ${min} to ${max}, naming the key, the source and the range`, () => {
+      const range = `${key}: must be ${min} to ${max} seconds`;
+      const below = min === 0 ? "-1" : "0";
+      expect(configError([], { [env]: below }).message).toBe(
+        `invalid configuration: ${range} (got ${below}), from env ${env}`,
+      );
+      expect(configError([], { [env]: String(max * 10) }).message).toContain(
+        `${range} (got ${max * 10}), from env ${env}`,
+      );
+      const at = (value: number) => {
+        let node: unknown = loadConfig({ argv: [], env: { [env]: String(value) } }).config;
+        for (const part of key.split(".")) node = (node as Record<string, unknown>)[part];
+        return node;
+      };
+      expect(at(min)).toBe(min);
+      expect(at(max)).toBe(max);
+    });
+  }
+
+  it("names the file a bad duration came from", () => {
+    const path = file("spin.yaml", "portainer:\n  refresh_seconds: 0\n");
+    expect(configError(["--config", path]).message).toBe(
+      `invalid configuration: portainer.refresh_seconds: must be 0.1 to 86400 seconds (got 0), from file ${path}`,
+    );
+  });
+});
+
+describe("loadConfig: credentials", () => {
+  it("rejects a password without a user name, naming where the password came from", () => {
+    expect(configError([], { MQTT_PASSWORD: "hunter2" }).message).toBe(
+      "invalid configuration: mqtt.password is set (from env MQTT_PASSWORD) but mqtt.username is empty: set MQTT_USERNAME too, or drop the password",
+    );
+    const secret = file("lone-password", "hunter2\n");
+    const err = configError(["--mqtt-password-file", secret]);
+    expect(err.code).toBe("CONFIG_INVALID");
+    expect(err.message).toContain(
+      "mqtt.password is set (mqtt.password_file, from flag --mqtt-password-file) but mqtt.username is empty",
+    );
+    expect(err.message).not.toContain("hunter2");
+  });
+
+  it("takes a password whose user name is in mqtt.url", () => {
+    const env = { MQTT_URL: "mqtt://bridge@broker:1883", MQTT_PASSWORD: "hunter2" };
+    expect(loadConfig({ argv: [], env }).config.mqtt.password).toBe("hunter2");
+  });
+
+  const hosts: Array<[string, Record<string, string>, RegExp]> = [
+    [
+      "docker.host",
+      { DOCKER_HOST: "https://u:hunter2@engine:2376" },
+      /^invalid configuration: docker\.host: must not hold a user or password \(the Engine API has no password login\): use TLS client certificates .* \(got "https:\/\/\*\*\*@engine:2376"\), from env DOCKER_HOST$/,
+    ],
+    [
+      "an engine of engines",
+      {
+        DOCKER_ENGINES: JSON.stringify([
+          { id: "nas", host: "unix:///var/run/docker.sock" },
+          { id: "pi", host: "tcp://admin:hunter2@pi.lan:2375" },
+        ]),
+      },
+      /^invalid configuration: engines: entry 1 \(pi\): host must not hold a user or password .*, from env DOCKER_ENGINES$/,
+    ],
+    [
+      "portainer.url",
+      { PORTAINER_URL: "https://admin:hunter2@portainer:9443" },
+      /^invalid configuration: portainer\.url: must not hold a user or password: give an access token as the API key .*, from env PORTAINER_URL$/,
+    ],
+  ];
+  for (const [what, env, message] of hosts) {
+    it(`rejects a user and password in ${what} instead of dropping them, without showing them`, () => {
+      const err = configError([], env);
+      expect(err.message).toMatch(message);
+      expect(err.message).not.toContain("hunter2");
+    });
+  }
+
+  it("rejects a portainer.url that is not http:// or https://", () => {
+    expect(configError([], { PORTAINER_URL: "portainer:9443" }).message).toContain(
+      'portainer.url: must be an http:// or https:// URL, or empty (got "portainer:9443"), from env PORTAINER_URL',
+    );
   });
 });

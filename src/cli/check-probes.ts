@@ -1,0 +1,197 @@
+// The probes of --check, each tried once as the run would: an engine (direct or through
+// Portainer), Portainer's environment list, the broker, and a port the bridge would listen on.
+import { randomBytes } from "node:crypto";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Config } from "../config/loader.js";
+import { DockerClient, type EngineEndpoint, MIN_TESTED_API_VERSION } from "../docker/client.js";
+import { PortainerClient, type PortainerEnvironment } from "../docker/portainer.js";
+import { redactBroker } from "../mqtt/publisher.js";
+import {
+  type EngineAddress,
+  endpointOf,
+  type ListenTarget,
+  mqttTls,
+  portainerKey,
+  probeListen,
+} from "../runtime/connections.js";
+import { brokerProblem, count, engineProblem } from "./check-explain.js";
+
+export interface CheckLine {
+  ok: boolean;
+  what: string;
+  text: string;
+}
+
+async function withTimeout<T>(what: string, ms: number, run: (signal: AbortSignal) => Promise<T>) {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`${what}: no answer within ${ms / 1000} s`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([run(controller.signal), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What the bridge asks an engine for: /_ping, /version, /info, the containers, /events. */
+async function probeEngine(endpoint: EngineEndpoint, timeoutMs: number): Promise<string> {
+  const docker = new DockerClient(endpoint, { requestTimeoutMs: timeoutMs });
+  try {
+    const facts = await withTimeout(`engine at ${docker.describe()}`, timeoutMs, async (signal) => {
+      const api = await docker.negotiate(signal);
+      const version = await docker.version(signal);
+      const info = await docker.info(signal);
+      const containers = await docker.listContainers(signal);
+      // The bridge follows /events: ask for a window in the past, so the stream ends at once.
+      const past = `${Math.floor(Date.now() / 1000) - 5}`;
+      const events = await docker.events({ since: past, until: past, signal });
+      for await (const _chunk of events) {
+        // Drained; nothing expected.
+      }
+      return { api, version, info, containers: containers.length };
+    });
+    const old =
+      Number(facts.api) < Number(MIN_TESTED_API_VERSION)
+        ? ` (older than API ${MIN_TESTED_API_VERSION}, untested)`
+        : "";
+    const release = facts.version.Version || facts.info.ServerVersion;
+    return `Docker ${release}, API ${facts.api}${old}, name "${facts.info.Name}", ${count(facts.containers, "container")}; events readable`;
+  } finally {
+    await docker.close().catch(() => undefined);
+  }
+}
+
+/** One configured engine (`engines`, or docker.host). */
+export async function checkEngine(address: EngineAddress, timeoutMs: number): Promise<CheckLine> {
+  const where = address.host;
+  const name = address.id === "" ? "" : `${address.id}: `;
+  try {
+    const facts = await probeEngine(endpointOf(address), timeoutMs);
+    const label = address.id === "" ? where : `${address.id} at ${where}`;
+    return { ok: true, what: "engine", text: `${label}: ${facts}` };
+  } catch (err: unknown) {
+    const key = address.id === "" ? "DOCKER_HOST" : `the host of engine ${address.id}`;
+    return { ok: false, what: "engine", text: `${name}${engineProblem(err, where, key)}` };
+  }
+}
+
+/** Ids or names of `portainer.environments` (each may end in `=host-id`). */
+function selectors(config: Config): string[] {
+  return config.portainer.environments.map((entry) => entry.split("=")[0] ?? entry);
+}
+
+const matches = (selector: string, env: PortainerEnvironment) =>
+  selector === String(env.Id) || selector === env.Name;
+
+/**
+ * Portainer: lists the environments with the API key, then checks each Docker environment the
+ * run would follow as an engine. `others` is how many engines are configured besides Portainer.
+ */
+export async function checkPortainer(
+  config: Config,
+  timeoutMs: number,
+  others: number,
+): Promise<CheckLine[]> {
+  let client: PortainerClient | undefined;
+  try {
+    client = new PortainerClient({
+      url: config.portainer.url,
+      apiKey: portainerKey(config),
+      tls: { rejectUnauthorized: config.portainer.reject_unauthorized },
+    });
+    const portainer = client;
+    const where = portainer.describe();
+    const listed = await withTimeout(`Portainer at ${where}`, timeoutMs, (signal) =>
+      portainer.listEnvironments(signal),
+    );
+    const wanted = selectors(config);
+    const followed =
+      wanted.length === 0 ? listed : listed.filter((e) => wanted.some((s) => matches(s, e)));
+    const unmatched = wanted.filter((s) => !listed.some((e) => matches(s, e)));
+    const lines: CheckLine[] = [];
+    const summary = `${where}: ${count(listed.length, "Docker environment")}, following ${followed.length}`;
+    if (unmatched.length > 0) {
+      const names = listed.map((e) => `${e.Id} "${e.Name}"`).join(", ") || "none";
+      const quoted = unmatched.map((s) => `"${s}"`).join(", ");
+      lines.push({
+        ok: false,
+        what: "portainer",
+        text: `${summary}; portainer.environments: ${quoted} matches no Docker environment (there are: ${names})`,
+      });
+    } else if (followed.length === 0 && others === 0) {
+      lines.push({ ok: false, what: "portainer", text: `${summary}: nothing to follow` });
+    } else {
+      lines.push({ ok: true, what: "portainer", text: summary });
+    }
+    const engines = await Promise.all(
+      followed.map(async (env): Promise<CheckLine> => {
+        const label = `Portainer environment "${env.Name}" (id ${env.Id})`;
+        try {
+          const facts = await probeEngine(portainer.endpointFor(env.Id), timeoutMs);
+          return { ok: true, what: "engine", text: `${label}: ${facts}` };
+        } catch (err: unknown) {
+          const where = `${portainer.describe()}/api/endpoints/${env.Id}/docker`;
+          return { ok: false, what: "engine", text: `${label}: ${engineProblem(err, where)}` };
+        }
+      }),
+    );
+    return [...lines, ...engines];
+  } catch (err: unknown) {
+    return [{ ok: false, what: "portainer", text: (err as Error).message }];
+  } finally {
+    await client?.close().catch(() => undefined);
+  }
+}
+
+/** The broker of mqtt.url: connects with the run's options, then disconnects. */
+export async function checkBroker(config: Config, timeoutMs: number): Promise<CheckLine> {
+  let client: MqttClient | undefined;
+  try {
+    const options: IClientOptions = {
+      clientId: `docker-mqtt-bridge-check_${randomBytes(3).toString("hex")}`,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: timeoutMs,
+      protocolVersion: config.mqtt.protocol_version,
+      ...mqttTls(config),
+    };
+    if (config.mqtt.username) options.username = config.mqtt.username;
+    if (config.mqtt.password) options.password = config.mqtt.password;
+    const connecting = mqtt.connect(config.mqtt.url, options);
+    client = connecting;
+    await withTimeout(
+      `broker at ${redactBroker(config.mqtt.url)}`,
+      timeoutMs,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          connecting.once("connect", () => resolve());
+          connecting.once("error", reject);
+          connecting.once("close", () => reject(new Error("the broker closed the connection")));
+        }),
+    );
+    return { ok: true, what: "broker", text: `${redactBroker(config.mqtt.url)}: connected` };
+  } catch (err: unknown) {
+    return { ok: false, what: "broker", text: brokerProblem(err, config.mqtt.url) };
+  } finally {
+    await client?.endAsync(true).catch(() => undefined);
+  }
+}
+
+/** A port the run would listen on: bound and released at once. */
+export async function checkListen(
+  what: string,
+  target: ListenTarget,
+  okText: string,
+): Promise<CheckLine> {
+  try {
+    await probeListen(target);
+    return { ok: true, what, text: okText };
+  } catch (err: unknown) {
+    return { ok: false, what, text: (err as Error).message };
+  }
+}
