@@ -8,7 +8,12 @@ import type { WatcherSink } from "../docker/watcher.js";
 import { describeError } from "../errors.js";
 import type { DiscoveryContext, DiscoveryMode } from "../homeassistant/discovery.js";
 import type { EntityGroup } from "../homeassistant/entities.js";
-import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
+import {
+  COMPOSE_ONEOFF,
+  enableLabel,
+  type LabelProblem,
+  LabelProblemReporter,
+} from "../homeassistant/labels.js";
 import type { Topics } from "../homeassistant/topics.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
 import { type ContainerRecord, publicState } from "../state/model.js";
@@ -64,8 +69,16 @@ export interface BridgeStats {
 
 /** The default mirror rule: opted-out (`docker-mqtt-bridge.enable=false`) and one-off containers are not. */
 export function defaultMirror(record: ContainerRecord): boolean {
-  if (record.labels[LABELS.enable]?.toLowerCase() === "false") return false;
+  if (enableLabel(record.labels) === false) return false;
   return record.labels[COMPOSE_ONEOFF]?.toLowerCase() !== "true";
+}
+
+/** Warns once per container, label and value about a label left out of discovery. */
+function labelProblemLogger(log: Logger): (problem: LabelProblem) => void {
+  const reporter = new LabelProblemReporter(({ container, label, value, reason }) =>
+    log.warn({ container, label, value, reason }, "container label ignored"),
+  );
+  return (problem) => reporter.report(problem);
 }
 
 export class Bridge implements WatcherSink {
@@ -103,6 +116,7 @@ export class Bridge implements WatcherSink {
       version: options.version,
       stacks: ha.stacks ?? true,
       ...(ha.entities ? { groups: new Set(ha.entities) } : {}),
+      onLabelProblem: labelProblemLogger(options.log),
     };
     const deps = { ctx: this.#ctx, publisher: options.publisher, log: options.log };
     this.#announcer = new Announcer(deps);

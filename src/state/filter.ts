@@ -1,7 +1,7 @@
 // Which containers are mirrored and which events reach the events topics. Container rules match
 // names (glob or /regex/), labels (`key` or `key=value`) and Compose projects; event rules are
 // applied on the engine (its `filters` query) where that is exact, and again here.
-import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
+import { COMPOSE_ONEOFF, enableLabel } from "../homeassistant/labels.js";
 import type { ContainerRecord } from "./model.js";
 
 export interface ContainerFilterSettings {
@@ -11,7 +11,7 @@ export interface ContainerFilterSettings {
   labelsExclude: readonly string[];
   projectsInclude: readonly string[];
   projectsExclude: readonly string[];
-  /** Only containers labelled `docker-mqtt-bridge.enable=true` are mirrored. */
+  /** Only containers labelled `docker-mqtt-bridge.enable=true` (or 1/yes/on) are mirrored. */
   labelledOnly: boolean;
   includeOneoff: boolean;
 }
@@ -44,9 +44,9 @@ export function buildContainerFilter(
   const labelsInclude = s.labelsInclude.map(labelMatcher);
   const labelsExclude = s.labelsExclude.map(labelMatcher);
   return (record) => {
-    const optIn = record.labels[LABELS.enable]?.toLowerCase();
-    if (optIn === "false") return false;
-    if (s.labelledOnly && optIn !== "true") return false;
+    const optIn = enableLabel(record.labels);
+    if (optIn === false) return false;
+    if (s.labelledOnly && optIn !== true) return false;
     if (!s.includeOneoff && record.labels[COMPOSE_ONEOFF]?.toLowerCase() === "true") return false;
     if (exclude.some((r) => r.test(record.name))) return false;
     if (labelsExclude.some((m) => m(record.labels))) return false;
