@@ -123,7 +123,9 @@ export function yamlLines(items: readonly YamlItem[], blankBetweenSections = fal
     const indent = "  ".repeat(parts.length);
     for (const comment of item.before ?? []) lines.push(`${indent}# ${comment}`);
     const after = item.after ? `  # ${item.after}` : "";
-    lines.push(`${indent}${name}: ${stringify(item.value).trimEnd()}${after}`);
+    // Flow style on one line: a block list after `key: ` on the same line is not YAML.
+    const value = stringify(item.value, { collectionStyle: "flow", lineWidth: 0 }).trimEnd();
+    lines.push(`${indent}${name}: ${value}${after}`);
   }
   return lines;
 }

@@ -51,6 +51,8 @@ export interface BridgeOptions {
   };
   removalGraceMs: number;
   publishHealthcheckExec: boolean;
+  /** Attribute keys (labels) left out of event payloads, and whether exec command lines go out. */
+  eventPrivacy?: { omitAttribute: (key: string) => boolean; execCommands: boolean };
   /** Which events go to the events topics (default: all). */
   eventFilter?: (type: string, action: string) => boolean;
   /** Which containers are mirrored; default: all but opted-out and Compose one-off containers. */
@@ -127,6 +129,8 @@ export class Bridge implements WatcherSink {
       eventFilter: options.eventFilter,
       entityEvents: entityEventsOn(ha.enabled, ha.entities),
       healthcheckOf: (name) => this.#containers.get(name)?.healthcheck,
+      omitAttribute: options.eventPrivacy?.omitAttribute,
+      execCommands: options.eventPrivacy?.execCommands,
     });
     this.#aggregates = new Aggregates({
       ...deps,

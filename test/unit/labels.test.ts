@@ -6,7 +6,11 @@ import {
   LabelProblemReporter,
 } from "../../src/homeassistant/labels.js";
 import { defaultMirror } from "../../src/publish/bridge.js";
-import { buildContainerFilter } from "../../src/state/filter.js";
+import {
+  buildContainerFilter,
+  buildKeyMatcher,
+  SECRET_LABEL_PATTERNS,
+} from "../../src/state/filter.js";
 import type { ContainerRecord } from "../../src/state/model.js";
 import { discoveryProblems } from "../helpers/ha-rules.js";
 
@@ -91,5 +95,65 @@ describe("LabelProblemReporter", () => {
     reporter.report({ ...p, container: "db" });
     reporter.report({ ...p, value: "w" });
     expect(seen.map((s) => `${s.container} ${s.value}`)).toEqual(["web v", "web w", "db v"]);
+  });
+});
+
+describe("the default list of secret-looking label keys", () => {
+  const secret = buildKeyMatcher(SECRET_LABEL_PATTERNS);
+
+  it("catches credentials as people label them", () => {
+    for (const key of [
+      "traefik.http.middlewares.auth.basicauth.users",
+      "traefik.http.middlewares.x.digestAuth.users",
+      "com.example.db.PASSWORD",
+      "MYSQL_ROOT_PASSWORD",
+      "app.passwd",
+      "app.secret",
+      "vault.token",
+      "github_token",
+      "aws.credentials",
+      "app.apiKey",
+      "app.api_key",
+      "x-api-key",
+      "tls.private_key",
+      "ssh.key",
+      "license_key",
+      "key",
+      "registry.auth",
+      "http.authorization",
+      "smtp_pass",
+    ])
+      expect(secret(key), key).toBe(true);
+  });
+
+  it("leaves ordinary labels alone: Compose, OCI, Traefik routing, watchtower", () => {
+    for (const key of [
+      "com.docker.compose.project",
+      "com.docker.compose.config-hash",
+      "com.docker.compose.project.config_files",
+      "com.docker.compose.project.working_dir",
+      "com.docker.compose.container-number",
+      "com.docker.compose.depends_on",
+      "com.docker.compose.image",
+      "org.opencontainers.image.authors",
+      "org.opencontainers.image.source",
+      "maintainer",
+      "traefik.http.routers.web.middlewares",
+      "traefik.http.middlewares.auth.forwardauth.address",
+      "traefik.http.routers.web.tls.certresolver",
+      "com.centurylinklabs.watchtower.enable",
+      "keycloak.realm",
+      "monkey",
+      "docker-mqtt-bridge.icon",
+      "passage",
+    ])
+      expect(secret(key), key).toBe(false);
+  });
+
+  it("reads /regex/ patterns as written and globs in any case", () => {
+    const m = buildKeyMatcher(["Keycloak.*", "/^COM\\.docker/"]);
+    expect(m("keycloak.realm")).toBe(true);
+    expect(m("COM.docker.x")).toBe(true);
+    expect(m("com.docker.x")).toBe(false);
   });
 });
