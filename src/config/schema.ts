@@ -2,6 +2,7 @@
 // and the Config type derived from it, written once.
 
 import { ENTITY_GROUPS } from "../homeassistant/entities.js";
+import { SECRET_LABEL_PATTERNS } from "../state/filter.js";
 import { type EngineEntry, LOG_LEVELS } from "./formats.js";
 
 export const configSchema = {
@@ -347,6 +348,20 @@ export const configSchema = {
       default: false,
       env: "EVENTS_HEALTHCHECK_EXEC",
       arg: "events-healthcheck-exec",
+    },
+    omit_labels: {
+      doc: "Label keys left out of event payloads (glob any case, or /regex/); the default lists secret-looking keys (password, token, basicauth...); empty: none",
+      format: "name-patterns",
+      default: [...SECRET_LABEL_PATTERNS] as string[],
+      env: "EVENTS_OMIT_LABELS",
+      arg: "events-omit-labels",
+    },
+    exec_commands: {
+      doc: "Publish the command line of exec events (exec_create, exec_start) as their detail; false: an empty detail (a command line can hold a password)",
+      format: "strict-boolean",
+      default: true,
+      env: "EVENTS_EXEC_COMMANDS",
+      arg: "events-exec-commands",
     },
   },
   log: {

@@ -3,7 +3,7 @@
 // exactly what was announced.
 import type { ContainerRecord } from "../state/model.js";
 import { containerEntitySpecs, ENTITY_GROUPS, type EntityGroup } from "./entities.js";
-import { LABELS } from "./labels.js";
+import { isValidIcon, LABELS, type LabelProblem } from "./labels.js";
 import { ORIGIN_NAME, type Topics } from "./topics.js";
 
 export type DiscoveryMode = "device" | "component";
@@ -17,6 +17,8 @@ export interface DiscoveryContext {
   groups?: ReadonlySet<EntityGroup>;
   /** Container devices hang below their Compose stack's device (default true). */
   stacks?: boolean;
+  /** Told of a label value left out of discovery (an icon Home Assistant would reject). */
+  onLabelProblem?: (problem: LabelProblem) => void;
 }
 
 export interface DiscoveryMessage {
@@ -38,6 +40,18 @@ function origin(ctx: DiscoveryContext): Record<string, unknown> {
   return { name: ORIGIN_NAME, sw_version: ctx.version };
 }
 
+/**
+ * `default_entity_id` (Home Assistant 2025.10 and later) plus the same id's object part as
+ * `object_id`, which 2024.12 to 2025.9 read instead (they drop the unknown `default_entity_id`).
+ * 2025.10 to 2026.3 log no deprecation warning when both are present; 2026.4 and later ignore
+ * `object_id`. Without it, those older versions would name entities after the device's name.
+ */
+function withEntityIds(config: Record<string, unknown>): Record<string, unknown> {
+  const entityId = config.default_entity_id;
+  if (typeof entityId !== "string") return config;
+  return { ...config, object_id: entityId.slice(entityId.indexOf(".") + 1) };
+}
+
 /** Builds a device's discovery: one device message, or one message per component. */
 export function assemble(
   ctx: DiscoveryContext,
@@ -50,7 +64,7 @@ export function assemble(
   const shared = availability ? { availability: [{ topic: ctx.topics.availability() }] } : {};
   if (ctx.mode === "device") {
     const cmps: Record<string, unknown> = {};
-    for (const c of components) cmps[c.key] = { platform: c.platform, ...c.config };
+    for (const c of components) cmps[c.key] = { platform: c.platform, ...withEntityIds(c.config) };
     // A component dropped from a device is removed by sending it with its platform only.
     for (const c of removed) cmps[c.key] = { platform: c.platform };
     return [
@@ -62,7 +76,7 @@ export function assemble(
   }
   return components.map((c) => ({
     topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
-    payload: { ...c.config, device, origin: origin(ctx), ...shared, qos: 1 },
+    payload: { ...withEntityIds(c.config), device, origin: origin(ctx), ...shared, qos: 1 },
   }));
 }
 
@@ -74,11 +88,24 @@ export function parentDeviceId(ctx: DiscoveryContext, record: ContainerRecord): 
   return ctx.topics.hostDeviceId();
 }
 
+/** The icon label when Home Assistant would accept it; a rejected one is reported, left out. */
+function iconLabel(ctx: DiscoveryContext, record: ContainerRecord): string | undefined {
+  const icon = record.labels[LABELS.icon];
+  if (!icon || isValidIcon(icon)) return icon || undefined;
+  ctx.onLabelProblem?.({
+    container: record.name,
+    label: LABELS.icon,
+    value: icon,
+    reason: "not prefix:name (mdi:docker, for example): Home Assistant would reject the entity",
+  });
+  return undefined;
+}
+
 /** The components of a container's device, for the enabled entity groups. */
 export function containerComponents(ctx: DiscoveryContext, record: ContainerRecord): Component[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const stateTopic = ctx.topics.containerState(record.name);
-  const icon = record.labels[LABELS.icon];
+  const icon = iconLabel(ctx, record);
   return containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => {
     const topics = spec.eventTopic
       ? { state_topic: ctx.topics.containerEvents(record.name) }
@@ -89,7 +116,7 @@ export function containerComponents(ctx: DiscoveryContext, record: ContainerReco
       config: {
         ...spec.config,
         unique_id: ctx.topics.uniqueId(deviceId, spec.key),
-        default_entity_id: ctx.topics.defaultEntityId(spec.platform, record.name, spec.key),
+        default_entity_id: ctx.topics.containerEntityId(spec.platform, record.name, spec.key),
         ...topics,
       },
     };

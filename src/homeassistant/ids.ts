@@ -32,7 +32,8 @@ export function sanitiseId(name: string): string {
 
 /**
  * The object part of a Home Assistant entity id: lowercase `[a-z0-9_]`, no leading, trailing or
- * doubled underscore. Not unique by itself: Home Assistant adds `_2` on a clash, unique ids decide.
+ * doubled underscore. Not unique by itself (`web.1`, `web-1` and `web_1` share one): use
+ * `entityObjectId` for anything that must not collide.
  */
 export function entitySlug(name: string): string {
   const slug = name
@@ -44,4 +45,21 @@ export function entitySlug(name: string): string {
     .slice(0, 64)
     .replace(/_+$/, "");
   return slug || "container";
+}
+
+/** Lowercase words joined by single `-`: `web`, Compose v2's `site-web-1`. */
+const READABLE_ENTITY = /^(?=.{1,64}$)[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const HASH_SUFFIX_DASH = /-[0-9a-f]{8}$/;
+
+/**
+ * A container name as the object part of its entity ids, collision-free like `sanitiseId`: a
+ * name of lowercase words joined by `-` (plain `web`, Compose v2 `site-web-1`) only swaps `-` for
+ * `_`; any other name (`web.1`, `web_1`, Compose v1 `site_web_1`, `Web`) becomes its slug plus a
+ * hash of the name. A kept name never ends in `-` and 8 hex digits, so a kept id can never take
+ * the shape of a hashed one, and `_` never appears in a kept name, so two kept names stay apart.
+ */
+export function entityObjectId(name: string): string {
+  if (READABLE_ENTITY.test(name) && !HASH_SUFFIX_DASH.test(name)) return name.replace(/-/g, "_");
+  const slug = entitySlug(name).slice(0, SLUG_MAX).replace(/_+$/, "");
+  return `${slug}_${shortHash(name)}`;
 }

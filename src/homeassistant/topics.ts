@@ -1,6 +1,6 @@
 // Every topic and id the bridge uses is derived here, from one place, so that what is cleared
 // on removal is always exactly what was announced.
-import { entitySlug, sanitiseId } from "./ids.js";
+import { entityObjectId, entitySlug, sanitiseId } from "./ids.js";
 
 export interface TopicSettings {
   baseTopic: string;
@@ -76,8 +76,14 @@ export class Topics {
     return `${deviceId}_${component}`;
   }
 
+  /** A host's or stack's entity id: the plain slug (Compose projects `a-b` and `a_b` share one). */
   defaultEntityId(platform: string, name: string, component: string): string {
     return `${platform}.${entitySlug(name)}_${component}`;
+  }
+
+  /** A container's entity id: distinct container names never share one (see entityObjectId). */
+  containerEntityId(platform: string, name: string, component: string): string {
+    return `${platform}.${entityObjectId(name)}_${component}`;
   }
 
   deviceDiscovery(deviceId: string): string {

@@ -8,7 +8,12 @@ import type { ContainerInspect, EngineInfo } from "../docker/schemas.js";
 import type { WatcherSink } from "../docker/watcher.js";
 import type { DiscoveryContext, DiscoveryMode } from "../homeassistant/discovery.js";
 import type { EntityGroup } from "../homeassistant/entities.js";
-import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
+import {
+  COMPOSE_ONEOFF,
+  enableLabel,
+  type LabelProblem,
+  LabelProblemReporter,
+} from "../homeassistant/labels.js";
 import type { Topics } from "../homeassistant/topics.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
 import { ContainerModel, type ModelChange } from "../state/container-model.js";
@@ -46,6 +51,8 @@ export interface BridgeOptions {
   };
   removalGraceMs: number;
   publishHealthcheckExec: boolean;
+  /** Attribute keys (labels) left out of event payloads, and whether exec command lines go out. */
+  eventPrivacy?: { omitAttribute: (key: string) => boolean; execCommands: boolean };
   /** Which events go to the events topics (default: all). */
   eventFilter?: (type: string, action: string) => boolean;
   /** Which containers are mirrored; default: all but opted-out and Compose one-off containers. */
@@ -64,8 +71,16 @@ export interface BridgeStats {
 
 /** The default mirror rule: opted-out (`docker-mqtt-bridge.enable=false`) and one-off containers are not. */
 export function defaultMirror(record: ContainerRecord): boolean {
-  if (record.labels[LABELS.enable]?.toLowerCase() === "false") return false;
+  if (enableLabel(record.labels) === false) return false;
   return record.labels[COMPOSE_ONEOFF]?.toLowerCase() !== "true";
+}
+
+/** Warns once per container, label and value about a label left out of discovery. */
+function labelProblemLogger(log: Logger): (problem: LabelProblem) => void {
+  const reporter = new LabelProblemReporter(({ container, label, value, reason }) =>
+    log.warn({ container, label, value, reason }, "container label ignored"),
+  );
+  return (problem) => reporter.report(problem);
 }
 
 export class Bridge implements WatcherSink {
@@ -105,6 +120,7 @@ export class Bridge implements WatcherSink {
       version: options.version,
       stacks: ha.stacks ?? true,
       ...(ha.entities ? { groups: new Set(ha.entities) } : {}),
+      onLabelProblem: labelProblemLogger(options.log),
     };
     const deps = { ctx, publisher: options.publisher, log: options.log };
     this.#announcer = new Announcer(deps);
@@ -115,6 +131,8 @@ export class Bridge implements WatcherSink {
       eventFilter: options.eventFilter,
       entityEvents: entityEventsOn(ha.enabled, ha.entities),
       healthcheckOf: (name) => this.#model.records.get(name)?.healthcheck,
+      omitAttribute: options.eventPrivacy?.omitAttribute,
+      execCommands: options.eventPrivacy?.execCommands,
     });
     this.#aggregates = new Aggregates({
       ...deps,

@@ -1,5 +1,6 @@
 // Engine events to MQTT: every event on `<base>/<host>/events/<type>/<action>` (healthcheck exec
-// noise and filtered events left out), and lifecycle events on each container's event-entity topic.
+// noise and filtered events left out; secret-looking labels and exec command lines too, unless
+// asked for), and lifecycle events on each container's event-entity topic.
 import type { EngineEvent } from "../docker/events.js";
 import { CONTAINER_EVENT_TYPES, type EntityGroup } from "../homeassistant/entities.js";
 import type { Topics } from "../homeassistant/topics.js";
@@ -17,6 +18,10 @@ export interface EventPublisherDeps {
   entityEvents: boolean;
   /** The healthcheck command of a container, as exec events show it. */
   healthcheckOf: (name: string) => string | null | undefined;
+  /** Attribute keys (labels among them) left out of event payloads; default: none. */
+  omitAttribute?: ((key: string) => boolean) | undefined;
+  /** Publish the command line of exec events as their `detail` (default true). */
+  execCommands?: boolean | undefined;
 }
 
 export class EventPublisher {
@@ -37,10 +42,10 @@ export class EventPublisher {
     const payload = {
       type: event.type,
       action: event.action,
-      detail: event.detail,
+      detail: this.#detail(event),
       id: event.actorId,
       name: event.name,
-      attributes: event.attributes,
+      attributes: this.#attributes(event.attributes),
       time: new Date(event.time * 1000).toISOString(),
       time_nano: event.timeNano,
     };
@@ -81,6 +86,18 @@ export class EventPublisher {
     const events = this.#held.get(name) ?? [];
     this.#held.delete(name);
     if (announced) for (const event of events) this.fireEntity(event, "announced");
+  }
+
+  /** An exec's detail is its command line, which can hold a password: out unless asked for. */
+  #detail(event: EngineEvent): string {
+    const isExec = event.type === "container" && event.action.startsWith("exec_");
+    return isExec && this.#d.execCommands === false ? "" : event.detail;
+  }
+
+  #attributes(attributes: Record<string, string>): Record<string, string> {
+    const omit = this.#d.omitAttribute;
+    if (!omit) return attributes;
+    return Object.fromEntries(Object.entries(attributes).filter(([key]) => !omit(key)));
   }
 
   /** Healthcheck probes run as execs of the healthcheck command; their three events are noise. */

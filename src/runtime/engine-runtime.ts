@@ -9,7 +9,12 @@ import { Topics } from "../homeassistant/topics.js";
 import { DockerEvents } from "../lib/docker-events.js";
 import { MqttPublisher, type PublisherOptions } from "../mqtt/publisher.js";
 import { Bridge, defaultMirror } from "../publish/bridge.js";
-import { buildContainerFilter, buildEventFilter, engineEventFilters } from "../state/filter.js";
+import {
+  buildContainerFilter,
+  buildEventFilter,
+  buildKeyMatcher,
+  engineEventFilters,
+} from "../state/filter.js";
 import { VERSION } from "../version.js";
 import type { Metrics } from "./metrics.js";
 
@@ -97,6 +102,10 @@ export class EngineRuntime {
       },
       removalGraceMs: config.removal.grace_seconds * 1000,
       publishHealthcheckExec: config.events.healthcheck_exec,
+      eventPrivacy: {
+        omitAttribute: buildKeyMatcher(config.events.omit_labels),
+        execCommands: config.events.exec_commands,
+      },
       mirror: filterConfigured
         ? buildContainerFilter({
             include: f.include,

@@ -1,7 +1,8 @@
-// Which containers are mirrored and which events reach the events topics. Container rules match
-// names (glob or /regex/), labels (`key` or `key=value`) and Compose projects; event rules are
-// applied on the engine (its `filters` query) where that is exact, and again here.
-import { COMPOSE_ONEOFF, LABELS } from "../homeassistant/labels.js";
+// Which containers are mirrored, which events reach the events topics and which label keys they
+// may carry. Container rules match names (glob or /regex/), labels (`key` or `key=value`) and
+// Compose projects; event rules are applied on the engine (its `filters` query) where that is
+// exact, and again here.
+import { COMPOSE_ONEOFF, enableLabel } from "../homeassistant/labels.js";
 import type { ContainerRecord } from "./model.js";
 
 export interface ContainerFilterSettings {
@@ -11,7 +12,7 @@ export interface ContainerFilterSettings {
   labelsExclude: readonly string[];
   projectsInclude: readonly string[];
   projectsExclude: readonly string[];
-  /** Only containers labelled `docker-mqtt-bridge.enable=true` are mirrored. */
+  /** Only containers labelled `docker-mqtt-bridge.enable=true` (or 1/yes/on) are mirrored. */
   labelledOnly: boolean;
   includeOneoff: boolean;
 }
@@ -44,9 +45,9 @@ export function buildContainerFilter(
   const labelsInclude = s.labelsInclude.map(labelMatcher);
   const labelsExclude = s.labelsExclude.map(labelMatcher);
   return (record) => {
-    const optIn = record.labels[LABELS.enable]?.toLowerCase();
-    if (optIn === "false") return false;
-    if (s.labelledOnly && optIn !== "true") return false;
+    const optIn = enableLabel(record.labels);
+    if (optIn === false) return false;
+    if (s.labelledOnly && optIn !== true) return false;
     if (!s.includeOneoff && record.labels[COMPOSE_ONEOFF]?.toLowerCase() === "true") return false;
     if (exclude.some((r) => r.test(record.name))) return false;
     if (labelsExclude.some((m) => m(record.labels))) return false;
@@ -106,4 +107,53 @@ export function buildEventFilter(
   const actions = new Set(s.actions);
   return (type, action) =>
     (types.size === 0 || types.has(type)) && (actions.size === 0 || actions.has(action));
+}
+
+/**
+ * Label keys that look like secrets, left out of event payloads by default. Globs on the whole
+ * key, any case. Whole words only where a bare substring would hit ordinary labels: `key` must
+ * stand alone or end the key (`monkey`, `keycloak.realm` stay), `auth` likewise
+ * (`org.opencontainers.image.authors`, a Traefik `forwardauth.address` stay); nothing matches
+ * `com.docker.compose.*` (`config-hash`, `project.config_files`...).
+ */
+export const SECRET_LABEL_PATTERNS = [
+  "*password*",
+  "*passwd*",
+  "*secret*",
+  "*token*",
+  "*credential*",
+  "*apikey*",
+  "*api_key*",
+  "*api-key*",
+  "*privatekey*",
+  "*private_key*",
+  "*private-key*",
+  "key",
+  "*.key",
+  "*_key",
+  "*-key",
+  "auth",
+  "*.auth",
+  "*_auth",
+  "*-auth",
+  "*authorization*",
+  "*basicauth*",
+  "*digestauth*",
+  "*.pass",
+  "*_pass",
+  "*-pass",
+] as const;
+
+/** Matches keys against patterns: globs any case, or `/regex/flags` as written. */
+export function buildKeyMatcher(patterns: readonly string[]): (key: string) => boolean {
+  const globs: RegExp[] = [];
+  const regexes: RegExp[] = [];
+  for (const p of patterns) {
+    if (/^\/.*\/[a-z]*$/.test(p)) regexes.push(compilePattern(p));
+    else globs.push(compilePattern(p.toLowerCase()));
+  }
+  return (key) => {
+    const lower = key.toLowerCase();
+    return globs.some((r) => r.test(lower)) || regexes.some((r) => r.test(key));
+  };
 }

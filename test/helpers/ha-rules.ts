@@ -230,8 +230,16 @@ function checkEntity(entity: HaEntity, problems: string[]): void {
   else if (/[#+]/.test(config.state_topic)) fail("state_topic must not hold wildcards");
   if ("name" in config && config.name !== null && typeof config.name !== "string")
     fail("name must be a string or null");
-  if ("icon" in config && !/^[a-z0-9-]+:[a-z0-9-]+$/.test(String(config.icon)))
+  // helpers/config_validation.py `icon`: any text holding a `:`; else the entity is rejected.
+  if ("icon" in config && !String(config.icon).includes(":"))
     fail(`icon ${String(config.icon)} is not prefix:name`);
+  if ("object_id" in config) {
+    // 2024.12-2025.9 read object_id, 2025.10+ default_entity_id: both must name the same entity,
+    // and object_id alone is deprecated (warned about from 2025.10, ignored from 2026.4).
+    if (typeof entityId !== "string") fail("object_id without default_entity_id is deprecated");
+    else if (config.object_id !== entityId.slice(platform.length + 1))
+      fail(`object_id ${String(config.object_id)} names another entity than ${entityId}`);
+  }
   if ("enabled_by_default" in config && typeof config.enabled_by_default !== "boolean")
     fail("enabled_by_default must be a boolean");
   if ("entity_category" in config) {
@@ -305,8 +313,6 @@ export function discoveryProblems(prefix: string, topic: string, text: string): 
     return [...problems, `${topic}: payload is not JSON`];
   }
   if (!isObject(payload)) return [...problems, `${topic}: payload is not a JSON object`];
-  if (allKeys(payload).some((k) => k === "object_id" || k === "obj_id"))
-    problems.push(`${topic}: object_id is deprecated (use default_entity_id)`);
   const origin = payload.origin;
   if (!isObject(origin) || typeof origin.name !== "string" || origin.name === "")
     problems.push(`${topic}: origin.name is required`);
@@ -334,6 +340,42 @@ export function discoveryProblems(prefix: string, topic: string, text: string): 
   for (const entity of parseDiscovery(prefix, topic, payload).entities)
     checkEntity(entity, problems);
   return problems;
+}
+
+// --- which entity id each Home Assistant version gives -------------------------------------------
+
+/** util/__init__.py slugify, for the ASCII-foldable text the bridge sends. */
+export function haSlugify(text: string): string {
+  const slug = text
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+  return slug || "unknown";
+}
+
+function versionNumber(version: string): number {
+  const [year = "0", month = "0"] = version.split(".");
+  return Number(year) * 100 + Number(month);
+}
+
+/**
+ * The entity id a Home Assistant version gives a newly discovered entity (no clash, no registry
+ * entry yet). Discovery drops unknown keys (DISCOVERY_SCHEMA, extra=REMOVE_EXTRA), so before
+ * 2025.10 `default_entity_id` is unseen; `object_id` counts until 2026.4 (core PRs 151775,
+ * 151996, 164460); without either, the id is the slug of the device name and the entity name
+ * (has_entity_name).
+ */
+export function entityIdOn(version: string, entity: HaEntity): string {
+  const v = versionNumber(version);
+  const { config, platform } = entity;
+  if (v >= 202510 && typeof config.default_entity_id === "string") return config.default_entity_id;
+  if (v < 202604 && typeof config.object_id === "string")
+    return `${platform}.${haSlugify(config.object_id)}`;
+  const deviceName = typeof entity.device.name === "string" ? entity.device.name : "";
+  const name = typeof config.name === "string" ? config.name : "";
+  return `${platform}.${haSlugify([deviceName, name].filter(Boolean).join(" "))}`;
 }
 
 // --- what Home Assistant renders ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 // host, a Compose stack and its containers, checked against Home Assistant's rules; what Home
 // Assistant would show for each entity (value templates rendered on the real state payloads);
 // stack and host counts; the event entity; entity groups; labels.
+import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/loader.js";
 import { createLogger } from "../../src/runtime/log.js";
@@ -658,5 +659,105 @@ describe("labels", () => {
     );
     expect(leaks.map((m) => `${m.topic} ${m.payload.slice(0, 80)}`)).toEqual([]);
     expect(json(rec.last(topics.stackState("media")))).toMatchObject({ containers: 2, running: 2 });
+  });
+});
+
+describe("label values and names Home Assistant would trip over", () => {
+  it("an icon that is not prefix:name is left out, with one warning per container and value", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(...String(chunk).split("\n").filter(Boolean));
+        done();
+      },
+    });
+    const bad = { "docker-mqtt-bridge.icon": "notanicon" };
+    // The harness's own bridge (silent) makes way for one whose log is read.
+    h = await startHarness({ env: { ...BASE_ENV, HA_DISCOVERY: "false" } });
+    await h.engine.waitForEventStream({ count: 1 });
+    await h.stopBridge();
+    const { engine, recorder: rec, topics } = h;
+    const { config } = loadConfig({
+      argv: [],
+      env: { DOCKER_HOST: engine.dockerHost, MQTT_URL: h.broker.url, ...BASE_ENV },
+    });
+    extra = await startService(config, createLogger("warn", sink), { cleanupSettleMs: 100 });
+    await engine.waitForEventStream({ count: 2 });
+    engine.run({ name: "web", image: "nginx:1", labels: bad });
+    engine.run({ name: "db", image: "postgres:16", labels: bad });
+    await rec.waitForState(topics.containerState("db"), { running: true });
+    // Recreated with another image: its discovery is built again, the label is still wrong.
+    engine.stop("web");
+    engine.remove("web");
+    engine.run({ name: "web", image: "nginx:2", labels: bad });
+    const webDevice = topics.deviceDiscovery("dmb_nas__web");
+    await rec.waitFor("web's new discovery", () => String(rec.last(webDevice)).includes("nginx:2"));
+    const ha = HaView.from(rec.messages);
+    expect(ha.problems).toEqual([]);
+    expect(ha.entity("binary_sensor.web_running")?.config).not.toHaveProperty("icon");
+    expect(ha.entity("sensor.db_status")?.config).not.toHaveProperty("icon");
+    const warnings = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === "container label ignored")
+      .map((l) => `${String(l.container)} ${String(l.label)}=${String(l.value)}`);
+    expect(warnings.sort()).toEqual([
+      "db docker-mqtt-bridge.icon=notanicon",
+      "web docker-mqtt-bridge.icon=notanicon",
+    ]);
+  });
+
+  it("enable=0, no and off hide a container as false does", async () => {
+    const off = (v: string) => ({ "docker-mqtt-bridge.enable": v });
+    h = await startHarness({
+      env: BASE_ENV,
+      before: (engine) =>
+        engine.seed([
+          { name: "web" },
+          { name: "hidden-zero", labels: off("0") },
+          { name: "hidden-no", labels: off(" No ") },
+        ]),
+    });
+    const { engine, recorder: rec, topics } = h;
+    await engine.waitForEventStream();
+    engine.run({ name: "hidden-off", labels: off("OFF") });
+    engine.run({ name: "web2" });
+    await rec.waitForState(topics.containerState("web2"), { running: true });
+    await rec.waitForState(topics.hostState(), { containers: 2 });
+    const leaks = rec.messages.filter(
+      (m) => m.topic.includes("hidden") || m.payload.includes("hidden"),
+    );
+    expect(leaks.map((m) => m.topic)).toEqual([]);
+  });
+
+  it("web.1, web-1 and web_1 get entity ids of their own, whatever order Home Assistant sees them in", async () => {
+    const names = ["web.1", "web-1", "web_1", "site_web_1", "site-web-1"];
+    h = await startHarness({
+      env: BASE_ENV,
+      before: (engine) => engine.seed(names.map((name) => ({ name }))),
+    });
+    const { recorder: rec, topics } = h;
+    for (const name of names)
+      await rec.waitForState(topics.containerState(name), { running: true });
+    await rec.waitFor("five devices", () =>
+      names.every(
+        (n) => rec.last(topics.deviceDiscovery(topics.containerDeviceId(n))) !== undefined,
+      ),
+    );
+    const ha = HaView.from(rec.messages);
+    expect(ha.problems).toEqual([]);
+    const running = [...ha.entities.keys()].filter((id) => id.endsWith("_running"));
+    expect(running.filter((id) => id.startsWith("binary_sensor.")).length).toBeGreaterThanOrEqual(
+      5,
+    );
+    const ids = names.map(
+      (name) =>
+        [...ha.entities.entries()].find(
+          ([, e]) => e.key === "running" && e.device.name === name,
+        )?.[0],
+    );
+    expect(new Set(ids).size).toBe(5);
+    expect(ids[1]).toBe("binary_sensor.web_1_running");
+    expect(ids[4]).toBe("binary_sensor.site_web_1_running");
+    for (const id of ids) expect(id).toMatch(VALID_ENTITY_ID);
   });
 });

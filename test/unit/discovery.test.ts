@@ -9,9 +9,11 @@ import {
   type DiscoveryMode,
   isOwnDiscoveryPayload,
 } from "../../src/homeassistant/discovery.js";
+import type { LabelProblem } from "../../src/homeassistant/labels.js";
 import { Topics } from "../../src/homeassistant/topics.js";
 import type { ContainerRecord } from "../../src/state/model.js";
 import { recordFromInspect, recordFromSummary } from "../../src/state/reducer.js";
+import { discoveryProblems, entityIdOn, parseDiscovery } from "../helpers/ha-rules.js";
 import { readJsonFixture } from "./fixtures.js";
 
 // Home Assistant's discovery topic regex (homeassistant/components/mqtt/discovery.py), with the
@@ -71,6 +73,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ 'ON' if value_json.running else 'OFF' }}",
     unique_id: "dmb_nas__probe-healthy_running",
     default_entity_id: "binary_sensor.probe_healthy_running",
+    object_id: "probe_healthy_running",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -83,6 +86,7 @@ const HEALTHY_COMPONENTS = {
       "{% elif value_json.running and value_json.health == 'healthy' %}OFF{% else %}None{% endif %}",
     unique_id: "dmb_nas__probe-healthy_health",
     default_entity_id: "binary_sensor.probe_healthy_health",
+    object_id: "probe_healthy_health",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -94,6 +98,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ value_json.status }}",
     unique_id: "dmb_nas__probe-healthy_status",
     default_entity_id: "sensor.probe_healthy_status",
+    object_id: "probe_healthy_status",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -105,6 +110,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ value_json.started_at or None }}",
     unique_id: "dmb_nas__probe-healthy_started",
     default_entity_id: "sensor.probe_healthy_started",
+    object_id: "probe_healthy_started",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -116,6 +122,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ value_json.exit_code if value_json.exit_code is not none else None }}",
     unique_id: "dmb_nas__probe-healthy_exit_code",
     default_entity_id: "sensor.probe_healthy_exit_code",
+    object_id: "probe_healthy_exit_code",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -128,6 +135,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ value_json.restart_count }}",
     unique_id: "dmb_nas__probe-healthy_restart_count",
     default_entity_id: "sensor.probe_healthy_restart_count",
+    object_id: "probe_healthy_restart_count",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -140,6 +148,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ value_json.image }}",
     unique_id: "dmb_nas__probe-healthy_image",
     default_entity_id: "sensor.probe_healthy_image",
+    object_id: "probe_healthy_image",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -152,6 +161,7 @@ const HEALTHY_COMPONENTS = {
     value_template: "{{ 'ON' if value_json.oom_killed else 'OFF' }}",
     unique_id: "dmb_nas__probe-healthy_oom_killed",
     default_entity_id: "binary_sensor.probe_healthy_oom_killed",
+    object_id: "probe_healthy_oom_killed",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
   },
@@ -161,6 +171,7 @@ const HEALTHY_COMPONENTS = {
     event_types: EVENT_TYPES,
     unique_id: "dmb_nas__probe-healthy_events",
     default_entity_id: "event.probe_healthy_events",
+    object_id: "probe_healthy_events",
     state_topic: "docker/nas/containers/probe-healthy/event",
   },
 };
@@ -174,6 +185,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ 'ON' if value_json.running else 'OFF' }}",
     unique_id: "dmb_nas__probe-sleeper_running",
     default_entity_id: "binary_sensor.probe_sleeper_running",
+    object_id: "probe_sleeper_running",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -185,6 +197,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ value_json.status }}",
     unique_id: "dmb_nas__probe-sleeper_status",
     default_entity_id: "sensor.probe_sleeper_status",
+    object_id: "probe_sleeper_status",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -196,6 +209,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ value_json.started_at or None }}",
     unique_id: "dmb_nas__probe-sleeper_started",
     default_entity_id: "sensor.probe_sleeper_started",
+    object_id: "probe_sleeper_started",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -207,6 +221,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ value_json.exit_code if value_json.exit_code is not none else None }}",
     unique_id: "dmb_nas__probe-sleeper_exit_code",
     default_entity_id: "sensor.probe_sleeper_exit_code",
+    object_id: "probe_sleeper_exit_code",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -219,6 +234,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ value_json.restart_count }}",
     unique_id: "dmb_nas__probe-sleeper_restart_count",
     default_entity_id: "sensor.probe_sleeper_restart_count",
+    object_id: "probe_sleeper_restart_count",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -231,6 +247,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ value_json.image }}",
     unique_id: "dmb_nas__probe-sleeper_image",
     default_entity_id: "sensor.probe_sleeper_image",
+    object_id: "probe_sleeper_image",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -243,6 +260,7 @@ const SLEEPER_COMPONENTS = {
     value_template: "{{ 'ON' if value_json.oom_killed else 'OFF' }}",
     unique_id: "dmb_nas__probe-sleeper_oom_killed",
     default_entity_id: "binary_sensor.probe_sleeper_oom_killed",
+    object_id: "probe_sleeper_oom_killed",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
   },
@@ -252,6 +270,7 @@ const SLEEPER_COMPONENTS = {
     event_types: EVENT_TYPES,
     unique_id: "dmb_nas__probe-sleeper_events",
     default_entity_id: "event.probe_sleeper_events",
+    object_id: "probe_sleeper_events",
     state_topic: "docker/nas/containers/probe-sleeper/event",
   },
 };
@@ -319,7 +338,8 @@ function entitiesOf(message: DiscoveryMessage): Entity[] {
 function expectValidForHomeAssistant(message: DiscoveryMessage): void {
   expect(message.topic).toMatch(HA_TOPIC);
   const { payload } = message;
-  expect(allKeys(payload)).not.toContain("object_id");
+  // object_id only as the Home Assistant 2024.12-2025.9 twin of default_entity_id.
+  expect(allKeys(payload)).not.toContain("obj_id");
   const origin = payload.origin as { name?: unknown };
   expect(typeof origin.name === "string" && origin.name !== "").toBe(true);
   const device = payload.device as { identifiers?: unknown; name?: unknown };
@@ -332,6 +352,7 @@ function expectValidForHomeAssistant(message: DiscoveryMessage): void {
     const entityId = String(config.default_entity_id);
     expect(entityId.startsWith(`${platform}.`)).toBe(true);
     expect(entityId).toMatch(DEFAULT_ENTITY_ID);
+    expect(config.object_id).toBe(entityId.slice(platform.length + 1));
     // availability (a list) and availability_topic exclude each other.
     expect("availability" in config && "availability_topic" in config).toBe(false);
   }
@@ -394,7 +415,7 @@ describe("container discovery, device mode", () => {
     expect(message.payload.device).toMatchObject({ identifiers: [deviceId], name: "web.1" });
     expect(components.running).toMatchObject({
       unique_id: `${deviceId}_running`,
-      default_entity_id: "binary_sensor.web_1_running",
+      default_entity_id: `binary_sensor.${deviceId?.slice("dmb_nas__".length)}_running`,
       state_topic: `docker/nas/containers/${deviceId?.slice("dmb_nas__".length)}/state`,
     });
     expectValidForHomeAssistant(message);
@@ -473,6 +494,7 @@ describe("container discovery, component mode", () => {
         value_template: "{{ 'ON' if value_json.running else 'OFF' }}",
         unique_id: "dmb_nas__probe-sleeper_running",
         default_entity_id: "binary_sensor.probe_sleeper_running",
+        object_id: "probe_sleeper_running",
         state_topic: "docker/nas/containers/probe-sleeper/state",
         json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
         device: SLEEPER_DEVICE,
@@ -495,6 +517,7 @@ function countSensor(key: string, name: string, icon: string) {
     icon,
     unique_id: `dmb_nas_${key}`,
     default_entity_id: `sensor.nas_${key}`,
+    object_id: `nas_${key}`,
     state_topic: "docker/nas/state",
     availability: AVAILABILITY,
   };
@@ -518,6 +541,7 @@ const HOST_COMPONENTS = {
     payload_off: "offline",
     unique_id: "dmb_nas_engine",
     default_entity_id: "binary_sensor.nas_engine",
+    object_id: "nas_engine",
   },
   containers: countSensor("containers", "Containers", "mdi:docker"),
   running: countSensor("running", "Running", "mdi:play-circle"),
@@ -531,6 +555,7 @@ const HOST_COMPONENTS = {
     value_template: "{{ value_json.engine_version }}",
     unique_id: "dmb_nas_engine_version",
     default_entity_id: "sensor.nas_engine_version",
+    object_id: "nas_engine_version",
     state_topic: "docker/nas/state",
     availability: AVAILABILITY,
   },
@@ -541,6 +566,7 @@ const HOST_COMPONENTS = {
     value_template: "{{ value_json.api_version }}",
     unique_id: "dmb_nas_api_version",
     default_entity_id: "sensor.nas_api_version",
+    object_id: "nas_api_version",
     state_topic: "docker/nas/state",
     availability: AVAILABILITY,
   },
@@ -730,5 +756,86 @@ describe("Topics", () => {
     expect(t.ownDeviceOf("homeassistant/sensor/zigbee_lamp/config")).toBeUndefined();
     expect(t.ownDeviceOf("other/device/dmb_nas/config")).toBeUndefined();
     expect(t.ownDeviceOf("homeassistant/device/dmb_nas/state")).toBeUndefined();
+  });
+});
+
+describe("entity ids", () => {
+  const ctx = ctxFor("nas", "device");
+  const entityIds = (ctx: DiscoveryContext, record: ContainerRecord) =>
+    containerDiscovery(ctx, record).flatMap((m) =>
+      parseDiscovery("homeassistant", m.topic, m.payload).entities.map((e) => e.config),
+    );
+  const runningId = (name: string) =>
+    entityIds(ctx, { ...sleeperRecord(), name }).find((c) => c.name === "Running")
+      ?.default_entity_id;
+
+  it("gives names that differ only in punctuation or case their own ids, and keeps common ones readable", () => {
+    const names = ["web.1", "web-1", "web_1", "Web-1", "site_web_1", "site-web-1", "web"];
+    const ids = names.map(runningId);
+    expect(new Set(ids).size).toBe(names.length);
+    expect(runningId("web")).toBe("binary_sensor.web_running");
+    expect(runningId("site-web-1")).toBe("binary_sensor.site_web_1_running");
+    expect(runningId("web-1")).toBe("binary_sensor.web_1_running");
+    expect(runningId("web_1")).toMatch(/^binary_sensor\.web_1_[0-9a-f]{8}_running$/);
+    expect(runningId("site_web_1")).toMatch(/^binary_sensor\.site_web_1_[0-9a-f]{8}_running$/);
+  });
+
+  it("names every entity alike on each Home Assistant version the README claims", () => {
+    // Device discovery: 2024.12 on (object_id until 2026.3, default_entity_id from 2025.10);
+    // component discovery also before (the event entity exists from 2023.8).
+    const claims: Array<[DiscoveryMode, string[]]> = [
+      ["device", ["2024.12", "2025.9", "2025.10", "2026.3", "2026.4", "2026.11"]],
+      ["component", ["2023.8", "2024.11", "2025.9", "2025.10", "2026.4"]],
+    ];
+    const record = {
+      ...healthyRecord(),
+      name: "web.1",
+      labels: { "docker-mqtt-bridge.name": "Media server" },
+    };
+    for (const [mode, versions] of claims) {
+      const messages = containerDiscovery(ctxFor("nas", mode), record);
+      const entities = messages.flatMap(
+        (m) => parseDiscovery("homeassistant", m.topic, m.payload).entities,
+      );
+      expect(entities.length).toBeGreaterThan(5);
+      for (const entity of entities) {
+        const wanted = String(entity.config.default_entity_id);
+        for (const version of versions)
+          expect(`${version} ${entityIdOn(version, entity)}`).toBe(`${version} ${wanted}`);
+      }
+      for (const m of messages)
+        expect(discoveryProblems("homeassistant", m.topic, JSON.stringify(m.payload))).toEqual([]);
+    }
+  });
+});
+
+describe("label values Home Assistant would reject", () => {
+  it("leaves out an icon that is not prefix:name, and reports it", () => {
+    const problems: LabelProblem[] = [];
+    const ctx = ctxFor("nas", "device", { onLabelProblem: (p) => problems.push(p) });
+    const record = {
+      ...sleeperRecord(),
+      labels: { "docker-mqtt-bridge.icon": "notanicon", "docker-mqtt-bridge.area": "Attic" },
+    };
+    const [message] = containerDiscovery(ctx, record);
+    if (!message) throw new Error("no message");
+    expect(
+      discoveryProblems("homeassistant", message.topic, JSON.stringify(message.payload)),
+    ).toEqual([]);
+    const components = message.payload.components as Record<string, Record<string, unknown>>;
+    expect(components.running).toEqual(SLEEPER_COMPONENTS.running);
+    expect(components.status).toEqual(SLEEPER_COMPONENTS.status);
+    expect(message.payload.device).toMatchObject({ suggested_area: "Attic" });
+    expect(problems).toEqual([
+      {
+        container: "probe-sleeper",
+        label: "docker-mqtt-bridge.icon",
+        value: "notanicon",
+        reason: expect.stringContaining("prefix:name"),
+      },
+    ]);
+    problems.length = 0;
+    containerDiscovery(ctx, { ...record, labels: { "docker-mqtt-bridge.icon": "mdi:movie" } });
+    expect(problems).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { entitySlug, isCleanId, sanitiseId } from "../../src/homeassistant/ids.js";
+import { entityObjectId, entitySlug, isCleanId, sanitiseId } from "../../src/homeassistant/ids.js";
+import { VALID_ENTITY_ID } from "../helpers/ha-rules.js";
 
 /** What Home Assistant accepts as a node_id or object_id, and what an MQTT topic level needs. */
 const HA_ID = /^[A-Za-z0-9_-]+$/;
@@ -167,6 +168,56 @@ describe("entitySlug", () => {
         const slug = entitySlug(name);
         expect(slug).toMatch(ENTITY_SLUG);
         expect(slug.length).toBeLessThanOrEqual(64);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe("entityObjectId", () => {
+  /** Names as people and Compose write them: lowercase words joined by `-`, `_` or `.`. */
+  const composeLike = fc.string({
+    unit: fc.constantFrom("a", "b", "1", "-", "_", ".", "W"),
+    minLength: 1,
+    maxLength: 10,
+  });
+
+  it("keeps plain names and Compose v2 names readable", () => {
+    expect(entityObjectId("web")).toBe("web");
+    expect(entityObjectId("site-web-1")).toBe("site_web_1");
+    expect(entityObjectId("jellyfin")).toBe("jellyfin");
+  });
+
+  it("gives every other name a slug plus a hash of the name", () => {
+    expect(entityObjectId("web.1")).toMatch(/^web_1_[0-9a-f]{8}$/);
+    expect(entityObjectId("web_1")).toMatch(/^web_1_[0-9a-f]{8}$/);
+    expect(entityObjectId("site_web_1")).toMatch(/^site_web_1_[0-9a-f]{8}$/);
+    expect(entityObjectId("Web")).toMatch(/^web_[0-9a-f]{8}$/);
+    expect(entityObjectId("日本")).toMatch(/^container_[0-9a-f]{8}$/);
+    // A kept name can never look like a hashed one.
+    expect(entityObjectId("web-deadbeef")).toMatch(/^web_deadbeef_[0-9a-f]{8}$/);
+  });
+
+  it("is injective: distinct names never share an entity id", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.oneof(composeLike, anyName), { minLength: 2, maxLength: 60 }),
+        (names) => {
+          const ids = new Set(names.map(entityObjectId));
+          expect(ids.size).toBe(names.length);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("is a pure function of the name and always a valid entity id", () => {
+    fc.assert(
+      fc.property(fc.oneof(composeLike, anyName), (name) => {
+        const id = entityObjectId(name);
+        expect(entityObjectId(`${name}`)).toBe(id);
+        expect(`binary_sensor.${id}_restart_count`).toMatch(VALID_ENTITY_ID);
+        expect(id.length).toBeLessThanOrEqual(64);
       }),
       { numRuns: 1000 },
     );
