@@ -1,6 +1,7 @@
 // Follows one engine: negotiate, open /events, take a snapshot, hand both to a sink in order,
 // and on any loss reconnect with capped exponential backoff and jitter, resuming with `since`
 // and reconciling with a fresh snapshot (the engine replays only its last 256 events).
+import { hash } from "node:crypto";
 import type { Logger } from "pino";
 import { type BridgeError, DockerError, describeError } from "../errors.js";
 import type { ContainerRecord } from "../state/model.js";
@@ -25,7 +26,10 @@ export function engineClock(systemTime: string | undefined): string | undefined 
 const RECENT_LINES = 512;
 
 export interface WatcherSink {
-  /** The engine answered; `info` is its /info. Called on every (re)connect before the snapshot. */
+  /**
+   * The engine answered; `info` is its /info. Called on every (re)connect as soon as it answers,
+   * before the snapshot is taken.
+   */
   connected(info: EngineInfo, apiVersion: string): void;
   /** A complete snapshot. Events that follow it are newer or re-applied ones. */
   snapshot(records: ContainerRecord[]): void;
@@ -84,7 +88,10 @@ export class EngineWatcher {
   #stopped = false;
   #running: Promise<void> | undefined;
   #lastTimeNano: string | undefined;
-  /** The latest event lines, to drop what a resumed stream replays. */
+  /**
+   * Digests of the latest event lines, to drop what a resumed stream replays. A digest, not the
+   * line: every event carries all its container's labels, and a line may be up to a megabyte.
+   */
   readonly #recentLines = new Set<string>();
   readonly #recentOrder: (string | undefined)[] = new Array(RECENT_LINES);
   #recentAt = 0;
@@ -92,6 +99,8 @@ export class EngineWatcher {
   #resumePointSeen = false;
   #wake: (() => void) | undefined;
   #connected = false;
+  /** The engine answered in this session (the sink was told so). */
+  #reached = false;
   readonly stats: WatcherStats = { eventsReceived: 0, eventsInvalid: 0, reconnects: 0 };
 
   constructor(options: WatcherOptions) {
@@ -143,7 +152,8 @@ export class EngineWatcher {
         }
       }
       if (this.#stopped) break;
-      if (this.#connected) {
+      if (this.#reached) {
+        this.#reached = false;
         this.#connected = false;
         this.stats.reconnects++;
         this.#o.sink.disconnected(reason);
@@ -171,6 +181,10 @@ export class EngineWatcher {
     const signal = this.#abort.signal;
     const apiVersion = await api.negotiate(signal);
     const info = await api.info(signal);
+    // The engine answers: say so now, not after the snapshot, which may take seconds over a slow
+    // link (availability follows whether the engine is reachable, not how long a reconcile takes).
+    this.#reached = true;
+    sink.connected(info, apiVersion);
     // A reconnect, whether or not an event had been seen before the loss.
     const resumed = this.#firstSince !== undefined;
     // Resume after the last event seen; on a first connection, from the engine's own clock before
@@ -214,7 +228,6 @@ export class EngineWatcher {
         () => onEstablished(),
         () => undefined,
       );
-      sink.connected(info, apiVersion);
       sink.snapshot(snapshot);
       const pending = buffer;
       buffer = undefined;
@@ -239,10 +252,14 @@ export class EngineWatcher {
     }
   }
 
+  /**
+   * Reads an event stream to its end: splits lines, validates, drops replayed lines, delivers the
+   * rest. The live stream and the stall check's catch-up share it.
+   */
   async #read(
     body: AsyncIterable<Uint8Array>,
     deliver: (event: EngineEvent) => void,
-    onData: () => void,
+    onData: () => void = () => undefined,
   ): Promise<void> {
     const splitter = new LineSplitter(this.#o.maxLineBytes);
     try {
@@ -250,14 +267,8 @@ export class EngineWatcher {
         onData();
         for (const piece of splitter.push(chunk)) {
           if (piece.kind === "oversized") {
-            this.stats.eventsInvalid++;
-            this.#o.onError?.(
-              new DockerError(
-                "EVENT_INVALID",
-                `event line of ${piece.bytes} bytes skipped (limit ${this.#o.maxLineBytes})`,
-              ),
-            );
-            this.#log.warn(
+            this.#invalid(
+              `event line of ${piece.bytes} bytes skipped (limit ${this.#o.maxLineBytes})`,
               { bytes: piece.bytes, limit: this.#o.maxLineBytes },
               "event line too long; skipped",
             );
@@ -265,14 +276,8 @@ export class EngineWatcher {
           }
           const parsed = parseEventLine(piece.text);
           if (!parsed.ok) {
-            this.stats.eventsInvalid++;
-            this.#o.onError?.(
-              new DockerError(
-                "EVENT_INVALID",
-                `invalid event line (${parsed.reason}): ${parsed.message}`,
-              ),
-            );
-            this.#log.warn(
+            this.#invalid(
+              `invalid event line (${parsed.reason}): ${parsed.message}`,
               { reason: parsed.reason, detail: parsed.message, excerpt: piece.text.slice(0, 120) },
               "invalid event line; skipped",
             );
@@ -290,6 +295,13 @@ export class EngineWatcher {
     }
   }
 
+  /** A line that is not an event: counted, reported to library users, logged with why. */
+  #invalid(message: string, fields: Record<string, unknown>, logLine: string): void {
+    this.stats.eventsInvalid++;
+    this.#o.onError?.(new DockerError("EVENT_INVALID", message));
+    this.#log.warn(fields, logLine);
+  }
+
   /**
    * False for an event already delivered: a resumed stream replays from the last event seen
    * (`since` is inclusive), and the engine sends a replayed event as the very same line. Events
@@ -297,14 +309,15 @@ export class EngineWatcher {
    * out of time order.
    */
   #isNew(event: EngineEvent, line: string): boolean {
-    if (this.#recentLines.has(line)) {
+    const digest = hash("sha1", line, "base64");
+    if (this.#recentLines.has(digest)) {
       this.#resumePointSeen = true;
       return false;
     }
-    this.#recentLines.add(line);
+    this.#recentLines.add(digest);
     const evicted = this.#recentOrder[this.#recentAt];
     if (evicted !== undefined) this.#recentLines.delete(evicted);
-    this.#recentOrder[this.#recentAt] = line;
+    this.#recentOrder[this.#recentAt] = digest;
     this.#recentAt = (this.#recentAt + 1) % RECENT_LINES;
     const t = event.timeNano;
     const last = this.#lastTimeNano;
@@ -395,7 +408,6 @@ export class EngineWatcher {
     const session = this.#abort.signal;
     const onSessionEnd = () => abort.abort();
     session.addEventListener("abort", onSessionEnd, { once: true });
-    const splitter = new LineSplitter(this.#o.maxLineBytes);
     let found = false;
     try {
       // Up to the engine's clock now: the answer then ends by itself, so a proxy that holds
@@ -407,18 +419,15 @@ export class EngineWatcher {
         signal: abort.signal,
         filters: this.#o.filters ?? {},
       });
-      for await (const chunk of body) {
-        for (const piece of splitter.push(chunk)) {
-          if (piece.kind !== "line") continue;
-          const parsed = parseEventLine(piece.text);
-          if (!parsed.ok || !this.#isNew(parsed.event, piece.text)) continue;
-          found = true;
-          this.stats.eventsReceived++;
-          deliver(parsed.event);
-        }
+      await this.#read(body, (event) => {
+        found = true;
+        deliver(event);
+      });
+    } catch (err: unknown) {
+      // Aborted, or the query failed: only what arrived counts (and was delivered already).
+      if (!abort.signal.aborted) {
+        this.#log.debug({ err: describeError(err) }, "stall check query failed");
       }
-    } catch {
-      // Aborted, or the query failed: only what arrived counts.
     } finally {
       clearTimeout(timer);
       session.removeEventListener("abort", onSessionEnd);

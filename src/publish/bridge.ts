@@ -98,6 +98,7 @@ export class Bridge implements WatcherSink {
   readonly #aggregates: Aggregates;
   readonly #cleanup: StaleCleanup;
   #engineId: string | undefined;
+  #host: { info: EngineInfo; apiVersion: string } | undefined;
   #offlineTimer: NodeJS.Timeout | undefined;
   #birthTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -216,13 +217,15 @@ export class Bridge implements WatcherSink {
       );
     }
     this.#engineId = info.ID;
+    this.#host = { info, apiVersion };
     clearTimeout(this.#offlineTimer);
     this.#offlineTimer = undefined;
-    this.#aggregates.setHost(info, apiVersion);
     this.#o.publisher.setRetained(this.#o.topics.availability(), "online", PRIORITY.availability);
   }
 
   snapshot(records: ContainerRecord[]): void {
+    // The host's counts wait for the snapshot: a first start shows no host with 0 containers.
+    if (this.#host) this.#aggregates.setHost(this.#host.info, this.#host.apiVersion);
     this.#model.applySnapshot(records);
     this.#cleanup.snapshotApplied();
   }
