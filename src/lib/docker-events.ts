@@ -14,7 +14,7 @@ import {
   type WatcherStats,
   type WatcherStatus,
 } from "../docker/watcher.js";
-import type { BridgeError } from "../errors.js";
+import { type BridgeError, DockerError } from "../errors.js";
 import { ContainerModel } from "../state/container-model.js";
 import type { ContainerRecord } from "../state/model.js";
 import { type DockerEvent, type EventType, toDockerEvent } from "./events.js";
@@ -86,6 +86,9 @@ function endpointOf(options: DockerEventsOptions): {
     }),
   };
 }
+
+/** How far an events() iterator may fall behind before the oldest events are dropped. */
+const DEFAULT_MAX_QUEUED = 10_000;
 
 const NO_CONTAINERS: ReadonlyMap<string, ContainerRecord> = new Map();
 
@@ -259,14 +262,29 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
     return takeSnapshot(this.#client, signal ? { signal } : {});
   }
 
-  /** Events as an async iterator (`for await`); ends when the loop breaks or close() is called. */
+  /**
+   * Events as an async iterator (`for await`); ends when the loop breaks or close() is called.
+   * A consumer that falls more than `maxQueued` events behind (default 10,000) loses the oldest:
+   * the stream is never slowed down (the engine would drop events itself), and each time the
+   * queue overflows the error handlers hear an `EVENTS_DROPPED` error.
+   */
   events(
     predicate: (event: DockerEvent) => boolean = () => true,
+    options: { maxQueued?: number } = {},
   ): AsyncIterableIterator<DockerEvent> {
+    const maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED);
     const queue: DockerEvent[] = [];
+    let head = 0;
+    /** Set while the queue is full; a report goes out once per overflow. */
+    let overflowing = false;
     let wake: (() => void) | undefined;
     let done = false;
     const unsubscribe = this.subscribe(predicate, (event) => {
+      if (queue.length - head >= maxQueued) {
+        head++;
+        if (!overflowing) this.#reportDropped(maxQueued);
+        overflowing = true;
+      }
       queue.push(event);
       wake?.();
     });
@@ -279,17 +297,26 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
     closing.add(finish);
     const iterator: AsyncIterableIterator<DockerEvent> = {
       next: async () => {
-        while (queue.length === 0 && !done) {
+        while (queue.length === head && !done) {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
           wake = undefined;
         }
-        const value = queue.shift();
-        return value === undefined ? { done: true, value: undefined } : { done: false, value };
+        overflowing = false;
+        const value = queue[head];
+        if (value === undefined) return { done: true, value: undefined };
+        head++;
+        // Compact now and then rather than shift() every time (O(n) per event on a long queue).
+        if (head > 1024 && head * 2 > queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
+        return { done: false, value };
       },
       return: async () => {
         queue.length = 0;
+        head = 0;
         finish();
         closing.delete(finish);
         return { done: true, value: undefined };
@@ -299,6 +326,15 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
       },
     };
     return iterator;
+  }
+
+  /** Once per overflow: a slow iterator loses events. */
+  #reportDropped(maxQueued: number): void {
+    const error = new DockerError(
+      "EVENTS_DROPPED",
+      `an events() iterator fell ${maxQueued} events behind; dropping the oldest until it catches up`,
+    );
+    for (const h of this.#errorHandlers) h(error);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<DockerEvent> {

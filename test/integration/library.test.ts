@@ -287,6 +287,27 @@ describe("subscriptions", () => {
     });
   });
 
+  it("a consumer that falls too far behind loses the oldest events, and hears EVENTS_DROPPED once", async () => {
+    const s = await start();
+    const errors: string[] = [];
+    s.docker.onError((e) => errors.push(e.code));
+    const slow = s.docker.events((e) => e.type === "container", { maxQueued: 3 });
+    for (const name of ["qa", "qb", "qc"]) s.engine.createContainer({ name });
+    await sentinel(s, "queued");
+    // Three queued, then two more: the two oldest go.
+    s.engine.createContainer({ name: "qd" });
+    s.engine.createContainer({ name: "qe" });
+    await sentinel(s, "overflowed");
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const next = await within(1_000, "next()", slow.next());
+      if (!next.done) got.push(`${next.value.action} ${next.value.name}`);
+    }
+    expect(got).toEqual(["create qc", "create qd", "create qe"]);
+    expect(errors).toEqual(["EVENTS_DROPPED"]);
+    await slow.return?.();
+  });
+
   it("close() ends an open iterator", async () => {
     const s = await start();
     const got: string[] = [];
