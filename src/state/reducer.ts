@@ -224,6 +224,12 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
     case "oom":
       record = { ...record, oom_killed: true };
       break;
+    case "stop":
+      // Usually after a die that said it all; but a stop during a restart policy's back-off is the
+      // only event the engine sends (restarting -> exited), and then only the engine can say.
+      need ??= record.status === "restarting" ? "hold" : undefined;
+      if (!need) return NOTHING;
+      break;
     case "pause":
       // The engine changes health while a container is paused without an event of its own.
       record = { ...record, status: "paused", running: false };

@@ -168,6 +168,8 @@ export interface RunOptions {
   stopTimeout?: number;
   memoryBytes?: number;
   image?: string;
+  /** `docker run --rm`: the engine removes the container when it exits. */
+  autoRemove?: boolean;
 }
 
 export interface DockerApi {
@@ -201,6 +203,7 @@ function createBody(ctx: E2EServices, options: RunOptions): Record<string, unkno
     StopTimeout: options.stopTimeout ?? 1,
     HostConfig: {
       NetworkMode: "none",
+      AutoRemove: options.autoRemove ?? false,
       RestartPolicy: {
         Name: options.restart ?? "no",
         MaximumRetryCount: options.restartMaxRetries ?? 0,

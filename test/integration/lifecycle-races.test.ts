@@ -159,6 +159,18 @@ describe("restart policies (3)", () => {
     expect(statuses(k, "loop")).not.toContain("exited");
   });
 
+  it("a stop during the back-off (the engine sends only `stop`) shows exited", async () => {
+    k = await startKit();
+    const { engine, recorder: rec, topics } = k;
+    await engine.waitForEventStream({ count: 1 });
+    engine.run({ name: "loop", restartPolicy: "always" });
+    await rec.waitForState(topics.containerState("loop"), { running: true });
+    engine.die("loop", 1);
+    await rec.waitForState(topics.containerState("loop"), { status: "restarting" });
+    engine.stop("loop");
+    await rec.waitForState(topics.containerState("loop"), { status: "exited", running: false });
+  });
+
   it("a policy that gives up shows exited, with the engine's exit code", async () => {
     k = await startKit();
     const { engine, recorder: rec, topics } = k;
