@@ -1,7 +1,6 @@
 // What the configuration says to connect to: the broker's TLS files, the engines (configured,
 // or named after themselves once they answer), and Portainer's API key.
 import { readFileSync } from "node:fs";
-import type { Logger } from "pino";
 import { type Config, configSchema } from "../config/loader.js";
 import {
   type DockerClient,
@@ -9,8 +8,9 @@ import {
   endpointFromDockerHost,
 } from "../docker/client.js";
 import type { EngineInfo } from "../docker/schemas.js";
-import { ConfigError, describeError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import type { PublisherOptions } from "../mqtt/publisher.js";
+import type { EngineReporter } from "./engine-reporter.js";
 
 /** TLS options for the broker: CA and client certificate files, verification on by default. */
 export function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {
@@ -33,10 +33,13 @@ export function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {
   return tls;
 }
 
-/** Waits for the engine to answer /info, retrying with capped backoff; the host id may depend on it. */
+/**
+ * Waits for the engine to answer /info, retrying with capped backoff (the host id may depend on
+ * it); failures go through the reporter, so the log says what is wrong once, not every retry.
+ */
 export async function firstContact(
   docker: DockerClient,
-  log: Logger,
+  reporter: EngineReporter,
   maxMs: number,
   signal?: AbortSignal,
 ): Promise<EngineInfo> {
@@ -44,17 +47,29 @@ export async function firstContact(
   for (;;) {
     try {
       await docker.negotiate(signal);
-      return await docker.info(signal);
+      const info = await docker.info(signal);
+      reporter.recovered();
+      return info;
     } catch (err: unknown) {
       if (signal?.aborted) throw err;
-      log.warn(
-        { engine: docker.describe(), err: describeError(err), retryInMs: delay },
-        "engine not reachable yet; set host.id to publish availability while waiting",
-      );
-      await new Promise((r) => setTimeout(r, delay));
+      reporter.failed(err, delay);
+      await sleep(delay, signal);
       delay = Math.min(delay * 2, maxMs);
     }
   }
+}
+
+/** A timer that a stop cuts short (the loop above then sees the aborted signal). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** The engines given by configuration: `engines`, plus docker.host when it applies. */
