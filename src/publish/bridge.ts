@@ -143,6 +143,13 @@ export class Bridge implements WatcherSink {
     };
   }
 
+  /** How many containers are mirrored now (the host state's count; filtered-out ones are not). */
+  get mirrored(): number {
+    let n = 0;
+    for (const name of this.#containers.keys()) if (this.#published.has(name)) n++;
+    return n;
+  }
+
   /** Read-only view of the model, keyed by container name. */
   get containers(): ReadonlyMap<string, ContainerRecord> {
     return this.#containers;

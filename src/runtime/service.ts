@@ -256,7 +256,7 @@ export async function startService(
     readiness: () => readiness(config, metrics, service),
     log: log.child({ module: "http" }),
   });
-  log.info({ url: http.url }, "serving /healthz, /readyz and /metrics");
+  log.info({ listening: http.listening }, "serving /healthz, /readyz and /metrics");
   try {
     service = await startPipeline(config, log, options, metrics);
   } catch (err: unknown) {
