@@ -244,7 +244,8 @@ export class Bridge implements WatcherSink {
   }
 
   disconnected(reason: string): void {
-    this.#log.warn({ reason }, "engine connection lost");
+    // The runtime's engine reporter tells a person (once, with the cause); this is the detail.
+    this.#log.debug({ reason }, "engine connection lost");
     this.#scheduleOffline();
   }
 

@@ -110,6 +110,31 @@ describe("no socket at the configured path", () => {
   });
 });
 
+describe("an engine that was followed goes away", () => {
+  it("says 'lost' once, the new cause once, then nothing until it is followed again", async () => {
+    const engine = await FakeEngine.start();
+    cleanups.push(() => engine.close());
+    engine.run({ name: "web" });
+    const mqtt = await broker();
+    const { logs } = start({
+      DOCKER_HOST: engine.dockerHost,
+      DOCKER_HOST_ID: "nas",
+      MQTT_URL: mqtt.url,
+    });
+    await logs.waitFor("followed", () => logs.find(/following engine events/).length === 1);
+    await engine.refuseConnections(true);
+    await engine.cutStreams();
+    await logs.waitFor("five retries", () => logs.find(/still not reachable/).length >= 5, 8000);
+    expect(atLeastWarn(logs).map((l) => l.msg)).toEqual([
+      "engine lost; reconnecting",
+      "engine not reachable; retrying",
+    ]);
+    await engine.refuseConnections(false);
+    await logs.waitFor("followed again", () => logs.find(/following engine events/).length === 2);
+    expect(atLeastWarn(logs)).toHaveLength(2);
+  });
+});
+
 describe("the broker refuses", () => {
   it("a wrong password: one line with the cause and the fix, no subscribe noise", async () => {
     const engine = await FakeEngine.start();
