@@ -19,7 +19,8 @@ afterEach(async () => {
 
 async function engineWith(count: number): Promise<DockerClient> {
   engine = await FakeEngine.start();
-  for (let i = 0; i < count; i++) engine.run({ name: `c${i}` });
+  // Not hex: the fake engine also finds containers by id prefix, so "c30" could name another.
+  for (let i = 0; i < count; i++) engine.run({ name: `web-${i}` });
   client = new DockerClient(endpointFromDockerHost(engine.dockerHost));
   await client.negotiate();
   return client;

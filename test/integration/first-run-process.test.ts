@@ -110,6 +110,8 @@ describe("npm start under a supervisor", () => {
       stillListening: false,
     });
     expect(output()).toContain('"msg":"stopped"');
+    // No Node warning (a raw stderr line) in the middle of the JSON log.
+    expect(output()).not.toMatch(/Warning/);
   });
 });
 
@@ -155,6 +157,7 @@ describe("a socket the bridge's user may not open", () => {
       lines().filter((l) => l.msg === "engine still not reachable; retrying").length,
     ).toBeGreaterThan(1);
     expect(lines()[0]?.msg, output()).toBe("docker-mqtt-bridge started");
+    expect(output()).not.toMatch(/Warning/);
     expect(warned.map((l) => ({ msg: l.msg, problem: l.problem }))).toEqual([
       {
         msg: "engine not reachable; retrying",
