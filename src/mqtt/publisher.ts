@@ -134,7 +134,8 @@ export class MqttPublisher implements Publisher {
       connectTimeout: 10_000,
       reconnectOnConnackError: true,
       queueQoSZero: false,
-      resubscribe: true,
+      // mqtt.js resubscribes only with its own reconnects (reconnectPeriod > 0): #onConnect does.
+      resubscribe: false,
       protocolVersion: o.protocolVersion ?? 4,
       will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
     };
@@ -211,19 +212,24 @@ export class MqttPublisher implements Publisher {
 
   subscribe(filter: string, handler: MessageHandler): void {
     this.#subscriptions.push({ filter, handler });
-    this.#client?.subscribe(filter, { qos: 0 }, (err) => {
-      if (!err) return;
-      // A connection that failed or closed fails every pending subscribe ("Connection closed"):
-      // that is the connection's problem, already logged once, not one more per filter.
-      const level = this.#connected && !this.#stopping ? "warn" : "debug";
-      this.#log[level]({ filter, err: describeError(err) }, "MQTT subscribe failed");
-    });
+    // While offline, the next connect subscribes to every filter (a clean session keeps none).
+    if (this.#connected) this.#subscribeTo([filter]);
   }
 
   unsubscribe(filter: string): void {
     const at = this.#subscriptions.findIndex((s) => s.filter === filter);
     if (at !== -1) this.#subscriptions.splice(at, 1);
-    this.#client?.unsubscribe(filter);
+    if (this.#connected) this.#client?.unsubscribe(filter);
+  }
+
+  #subscribeTo(filters: string[]): void {
+    this.#client?.subscribe(filters, { qos: 0 }, (err) => {
+      if (!err) return;
+      // A connection that closes fails every pending subscribe ("Connection closed"): that is the
+      // connection's problem, logged once, and the next connect subscribes again.
+      const level = this.#connected && !this.#stopping ? "warn" : "debug";
+      this.#log[level]({ filters, err: describeError(err) }, "MQTT subscribe failed");
+    });
   }
 
   onConnect(handler: () => void): void {
@@ -296,6 +302,8 @@ export class MqttPublisher implements Publisher {
     this.#sent.clear();
     for (const topic of this.#desired.keys())
       this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+    const filters = [...new Set(this.#subscriptions.map((sub) => sub.filter))];
+    if (filters.length > 0) this.#subscribeTo(filters);
     for (const handler of this.#connectHandlers) handler();
     this.#flush();
   }
