@@ -4,8 +4,9 @@ import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Config } from "../config/loader.js";
 import { DockerClient, type EngineEndpoint, MIN_TESTED_API_VERSION } from "../docker/client.js";
+import { engineProblem } from "../docker/diagnose.js";
 import { PortainerClient, type PortainerEnvironment } from "../docker/portainer.js";
-import { redactBroker } from "../mqtt/publisher.js";
+import { brokerProblem, redactBroker } from "../mqtt/diagnose.js";
 import {
   type EngineAddress,
   endpointOf,
@@ -14,12 +15,16 @@ import {
   portainerKey,
   probeListen,
 } from "../runtime/connections.js";
-import { brokerProblem, count, engineProblem } from "./check-explain.js";
 
 export interface CheckLine {
   ok: boolean;
   what: string;
   text: string;
+}
+
+/** "1 container", "4 containers". */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }
 
 async function withTimeout<T>(what: string, ms: number, run: (signal: AbortSignal) => Promise<T>) {

@@ -16,6 +16,7 @@ import {
   engineEventFilters,
 } from "../state/filter.js";
 import { VERSION } from "../version.js";
+import { EngineReporter } from "./engine-reporter.js";
 import type { Metrics } from "./metrics.js";
 
 export interface EngineSpec {
@@ -133,6 +134,30 @@ export class EngineRuntime {
         ...(t.reconnectBaseMs !== undefined ? { baseMs: t.reconnectBaseMs } : {}),
       },
       ...(t.watchdogMs !== undefined ? { watchdogMs: t.watchdogMs } : {}),
+    });
+    this.#report(
+      new EngineReporter({
+        log: log.child({ module: "engine", host: spec.hostId }),
+        engine: this.docker.describe(),
+      }),
+    );
+  }
+
+  /** The watcher's failures, told to a person once per cause (see EngineReporter). */
+  #report(reporter: EngineReporter): void {
+    let error: unknown;
+    let lost = false;
+    this.watcher.onError((err) => {
+      error = err;
+    });
+    this.watcher.onStatus((status) => {
+      if (status.state === "connected") reporter.recovered();
+      else if (status.state === "disconnected") lost = true;
+      else {
+        reporter.failed(error ?? new Error(status.reason), status.delayMs, lost);
+        error = undefined;
+        lost = false;
+      }
     });
   }
 
