@@ -79,7 +79,12 @@ export interface EngineAddress {
   host: string;
   tlsVerify: boolean;
   certPath: string;
+  /** The setting to check when its host cannot be resolved, as the failure's text names it. */
+  hostKey: string;
 }
+
+/** What names a Portainer environment's host. */
+export const PORTAINER_HOST_KEY = "portainer.url";
 
 /** The engines given by configuration: `engines`, plus docker.host when it applies. */
 export function engineAddresses(config: Config): EngineAddress[] {
@@ -88,6 +93,7 @@ export function engineAddresses(config: Config): EngineAddress[] {
     host: e.host,
     tlsVerify: e.tls_verify ?? false,
     certPath: e.cert_path ?? "",
+    hostKey: `the host of engine ${e.id}`,
   }));
   // With `engines` or Portainer set, docker.host counts only when given explicitly.
   const explicit = config.docker.host !== configSchema.docker.host.default || config.host.id !== "";
@@ -97,6 +103,7 @@ export function engineAddresses(config: Config): EngineAddress[] {
       host: config.docker.host,
       tlsVerify: config.docker.tls_verify,
       certPath: config.docker.cert_path,
+      hostKey: "DOCKER_HOST",
     });
   }
   return list;
@@ -110,8 +117,14 @@ export function endpointOf(address: EngineAddress): EngineEndpoint {
 }
 
 /** The engines given by configuration, with their endpoints. */
-export function configuredEngines(config: Config): { id: string; endpoint: EngineEndpoint }[] {
-  return engineAddresses(config).map((a) => ({ id: a.id, endpoint: endpointOf(a) }));
+export function configuredEngines(
+  config: Config,
+): { id: string; endpoint: EngineEndpoint; hostKey: string }[] {
+  return engineAddresses(config).map((a) => ({
+    id: a.id,
+    endpoint: endpointOf(a),
+    hostKey: a.hostKey,
+  }));
 }
 
 /** A port the bridge listens on, named as the configuration names it. */

@@ -9,6 +9,8 @@ export interface EngineReporterDeps {
   log: Logger;
   /** Where the engine is, without secrets (DockerClient.describe()). */
   engine: string;
+  /** The setting that names the engine's host, for a name that does not resolve (DOCKER_HOST). */
+  hostKey?: string | undefined;
 }
 
 export class EngineReporter {
@@ -23,8 +25,8 @@ export class EngineReporter {
 
   /** One failed attempt; `lost` when the engine had been followed until now. */
   failed(err: unknown, retryInMs: number, lost = false): void {
-    const { log, engine } = this.#d;
-    const problem = diagnoseEngine(err, engine);
+    const { log, engine, hostKey } = this.#d;
+    const problem = diagnoseEngine(err, engine, hostKey);
     this.#failures++;
     const fields = {
       engine,

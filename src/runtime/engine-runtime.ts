@@ -22,6 +22,8 @@ import type { Metrics } from "./metrics.js";
 export interface EngineSpec {
   hostId: string;
   endpoint: EngineEndpoint;
+  /** The setting that names the engine's host, as a failure to resolve it says (DOCKER_HOST). */
+  hostKey?: string;
 }
 
 export interface RuntimeTimings {
@@ -139,6 +141,7 @@ export class EngineRuntime {
       new EngineReporter({
         log: log.child({ module: "engine", host: spec.hostId }),
         engine: this.docker.describe(),
+        hostKey: spec.hostKey,
       }),
     );
   }

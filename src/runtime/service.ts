@@ -16,6 +16,7 @@ import {
   firstContact,
   listenError,
   mqttTls,
+  PORTAINER_HOST_KEY,
   portainerKey,
 } from "./connections.js";
 import { EngineReporter } from "./engine-reporter.js";
@@ -144,12 +145,13 @@ async function startPipeline(
         const reporter = new EngineReporter({
           log: log.child({ module: "engine" }),
           engine: e.client.describe(),
+          hostKey: e.hostKey,
         });
         const info = await firstContact(e.client, reporter, reconnectMaxMs, options.signal);
         hostId = sanitiseId(info.Name || "docker");
         log.info({ engine: e.client.describe(), host: hostId }, "engine answered");
       }
-      fixed.push(startEngine({ hostId, endpoint: e.endpoint }, e.client));
+      fixed.push(startEngine({ hostId, endpoint: e.endpoint, hostKey: e.hostKey }, e.client));
     }
     if (portainer) {
       supervisor = new PortainerSupervisor({
@@ -158,7 +160,7 @@ async function startPipeline(
         refreshMs: config.portainer.refresh_seconds * 1000,
         log: log.child({ module: "portainer" }),
         reservedIds: new Set(fixed.map((r) => r.hostId)),
-        startEngine: (spec) => startEngine(spec),
+        startEngine: (spec) => startEngine({ ...spec, hostKey: PORTAINER_HOST_KEY }),
         retireEngine: async (runtime) => {
           metrics?.removeEngine(runtime.hostId);
           await runtime.retire();
