@@ -149,14 +149,21 @@ export class EngineRuntime {
   /** The watcher's failures, told to a person once per cause (see EngineReporter). */
   #report(reporter: EngineReporter): void {
     let error: unknown;
+    // The watcher says "disconnected" once the engine has answered /info, even if the snapshot
+    // then fails: "lost" only for an engine that was followed (its snapshot and stream were up).
+    let followed = false;
     let lost = false;
     this.watcher.onError((err) => {
       error = err;
     });
     this.watcher.onStatus((status) => {
-      if (status.state === "connected") reporter.recovered();
-      else if (status.state === "disconnected") lost = true;
-      else {
+      if (status.state === "connected") {
+        followed = true;
+        reporter.recovered();
+      } else if (status.state === "disconnected") {
+        lost = followed;
+        followed = false;
+      } else {
         reporter.failed(error ?? new Error(status.reason), status.delayMs, lost);
         error = undefined;
         lost = false;

@@ -135,6 +135,25 @@ describe("an engine that was followed goes away", () => {
   });
 });
 
+describe("an engine that answers but fails the snapshot", () => {
+  it("is 'not reachable' once with the cause, not 'lost' at every retry", async () => {
+    const engine = await FakeEngine.start();
+    cleanups.push(() => engine.close());
+    engine.run({ name: "web" });
+    engine.failNext("/containers/json", 500, 3);
+    const mqtt = await broker();
+    const { logs } = start({
+      DOCKER_HOST: engine.dockerHost,
+      DOCKER_HOST_ID: "nas",
+      MQTT_URL: mqtt.url,
+    });
+    await logs.waitFor("followed", () => logs.find(/following engine events/).length === 1);
+    expect(atLeastWarn(logs).map((l) => ({ msg: l.msg, problem: l.problem }))).toEqual([
+      { msg: "engine not reachable; retrying", problem: expect.stringMatching(/500/) },
+    ]);
+  });
+});
+
 describe("the broker refuses", () => {
   it("a wrong password: one line with the cause and the fix, no subscribe noise", async () => {
     const engine = await FakeEngine.start();
