@@ -52,3 +52,13 @@ export function describeError(err: unknown): string {
   }
   return String(err);
 }
+
+/** The first system error code (ENOENT, EACCES...) in an error's cause chain. */
+export function systemCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

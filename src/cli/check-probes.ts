@@ -4,22 +4,28 @@ import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Config } from "../config/loader.js";
 import { DockerClient, type EngineEndpoint, MIN_TESTED_API_VERSION } from "../docker/client.js";
+import { engineProblem } from "../docker/diagnose.js";
 import { PortainerClient, type PortainerEnvironment } from "../docker/portainer.js";
-import { redactBroker } from "../mqtt/publisher.js";
+import { brokerProblem, redactBroker } from "../mqtt/diagnose.js";
 import {
   type EngineAddress,
   endpointOf,
   type ListenTarget,
   mqttTls,
+  PORTAINER_HOST_KEY,
   portainerKey,
   probeListen,
 } from "../runtime/connections.js";
-import { brokerProblem, count, engineProblem } from "./check-explain.js";
 
 export interface CheckLine {
   ok: boolean;
   what: string;
   text: string;
+}
+
+/** "1 container", "4 containers". */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }
 
 async function withTimeout<T>(what: string, ms: number, run: (signal: AbortSignal) => Promise<T>) {
@@ -38,9 +44,23 @@ async function withTimeout<T>(what: string, ms: number, run: (signal: AbortSigna
   }
 }
 
-/** What the bridge asks an engine for: /_ping, /version, /info, the containers, /events. */
-async function probeEngine(endpoint: EngineEndpoint, timeoutMs: number): Promise<string> {
+/** An engine's answer, or what is wrong, named as the run's log names that engine. */
+type EngineProbe = { where: string } & (
+  | { ok: true; facts: string }
+  | { ok: false; problem: string }
+);
+
+/**
+ * What the bridge asks an engine for: /_ping, /version, /info, the containers, /events. A failure
+ * is put in the run's words (docker/diagnose.ts), about the address the run's log gives.
+ */
+async function probeEngine(
+  endpoint: EngineEndpoint,
+  timeoutMs: number,
+  hostKey: string,
+): Promise<EngineProbe> {
   const docker = new DockerClient(endpoint, { requestTimeoutMs: timeoutMs });
+  const where = docker.describe();
   try {
     const facts = await withTimeout(`engine at ${docker.describe()}`, timeoutMs, async (signal) => {
       const api = await docker.negotiate(signal);
@@ -60,7 +80,10 @@ async function probeEngine(endpoint: EngineEndpoint, timeoutMs: number): Promise
         ? ` (older than API ${MIN_TESTED_API_VERSION}, untested)`
         : "";
     const release = facts.version.Version || facts.info.ServerVersion;
-    return `Docker ${release}, API ${facts.api}${old}, name "${facts.info.Name}", ${count(facts.containers, "container")}; events readable`;
+    const text = `Docker ${release}, API ${facts.api}${old}, name "${facts.info.Name}", ${count(facts.containers, "container")}; events readable`;
+    return { ok: true, where, facts: text };
+  } catch (err: unknown) {
+    return { ok: false, where, problem: engineProblem(err, where, hostKey) };
   } finally {
     await docker.close().catch(() => undefined);
   }
@@ -68,16 +91,18 @@ async function probeEngine(endpoint: EngineEndpoint, timeoutMs: number): Promise
 
 /** One configured engine (`engines`, or docker.host). */
 export async function checkEngine(address: EngineAddress, timeoutMs: number): Promise<CheckLine> {
-  const where = address.host;
   const name = address.id === "" ? "" : `${address.id}: `;
+  let probe: EngineProbe;
   try {
-    const facts = await probeEngine(endpointOf(address), timeoutMs);
-    const label = address.id === "" ? where : `${address.id} at ${where}`;
-    return { ok: true, what: "engine", text: `${label}: ${facts}` };
+    probe = await probeEngine(endpointOf(address), timeoutMs, address.hostKey);
   } catch (err: unknown) {
-    const key = address.id === "" ? "DOCKER_HOST" : `the host of engine ${address.id}`;
-    return { ok: false, what: "engine", text: `${name}${engineProblem(err, where, key)}` };
+    // The address itself is unusable (a certificate file that cannot be read).
+    const problem = engineProblem(err, address.host, address.hostKey);
+    return { ok: false, what: "engine", text: `${name}${problem}` };
   }
+  if (!probe.ok) return { ok: false, what: "engine", text: `${name}${probe.problem}` };
+  const label = address.id === "" ? probe.where : `${address.id} at ${probe.where}`;
+  return { ok: true, what: "engine", text: `${label}: ${probe.facts}` };
 }
 
 /** Ids or names of `portainer.environments` (each may end in `=host-id`). */
@@ -131,13 +156,10 @@ export async function checkPortainer(
     const engines = await Promise.all(
       followed.map(async (env): Promise<CheckLine> => {
         const label = `Portainer environment "${env.Name}" (id ${env.Id})`;
-        try {
-          const facts = await probeEngine(portainer.endpointFor(env.Id), timeoutMs);
-          return { ok: true, what: "engine", text: `${label}: ${facts}` };
-        } catch (err: unknown) {
-          const where = `${portainer.describe()}/api/endpoints/${env.Id}/docker`;
-          return { ok: false, what: "engine", text: `${label}: ${engineProblem(err, where)}` };
-        }
+        const endpoint = portainer.endpointFor(env.Id);
+        const probe = await probeEngine(endpoint, timeoutMs, PORTAINER_HOST_KEY);
+        const text = probe.ok ? probe.facts : probe.problem;
+        return { ok: probe.ok, what: "engine", text: `${label}: ${text}` };
       }),
     );
     return [...lines, ...engines];

@@ -4,13 +4,13 @@
 import { type LoadedConfig, loadConfig } from "../config/loader.js";
 import { embeddedBrokerTarget, engineAddresses, httpTarget } from "../runtime/connections.js";
 import { VERSION } from "../version.js";
-import { count } from "./check-explain.js";
 import {
   type CheckLine,
   checkBroker,
   checkEngine,
   checkListen,
   checkPortainer,
+  count,
 } from "./check-probes.js";
 
 /** Where --check writes; tests capture it. */

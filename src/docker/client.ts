@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Agent, type Dispatcher } from "undici";
 import type { z } from "zod";
 import { DockerError } from "../errors.js";
+import { AbortRelay } from "./abort-relay.js";
 import {
   type ContainerInspect,
   type ContainerSummary,
@@ -95,6 +96,8 @@ export class DockerClient implements DockerApi {
   readonly #endpoint: EngineEndpoint;
   readonly #dispatcher: Dispatcher;
   readonly #requestTimeoutMs: number;
+  /** Many requests share a caller's signal (a snapshot's inspects): one listener on it, not one each. */
+  readonly #aborts = new AbortRelay();
   #apiVersion: string | undefined;
 
   constructor(endpoint: EngineEndpoint, options: { requestTimeoutMs?: number } = {}) {
@@ -209,6 +212,7 @@ export class DockerClient implements DockerApi {
   ): Promise<Dispatcher.ResponseData> {
     const version = opts.versioned === false ? undefined : this.#apiVersion;
     const fullPath = `${this.#endpoint.pathPrefix ?? ""}${version ? `/v${version}` : ""}${path}`;
+    const lease = this.#aborts.lease(opts.signal);
     let res: Dispatcher.ResponseData;
     try {
       res = await this.#dispatcher.request({
@@ -216,12 +220,13 @@ export class DockerClient implements DockerApi {
         path: fullPath,
         method: "GET",
         headers: { ...this.#endpoint.headers, accept: "application/json" },
-        signal: opts.signal ?? null,
+        signal: lease.signal,
         // A buffering proxy (Portainer) may hold a stream's headers back until data flows.
         headersTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
         bodyTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
       });
     } catch (err: unknown) {
+      lease.release();
       if (opts.signal?.aborted) throw err;
       throw new DockerError(
         "DOCKER_UNREACHABLE",
@@ -229,6 +234,8 @@ export class DockerClient implements DockerApi {
         { cause: err },
       );
     }
+    // undici holds the request's signal until the body is closed (read, dumped or destroyed).
+    res.body.once("close", lease.release);
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     let message = "";
     try {

@@ -162,7 +162,8 @@ export class EngineWatcher {
       const cap = Math.min(this.#o.reconnectBaseMs * 2 ** attempt, this.#o.reconnectMaxMs);
       const delay = Math.round(cap * (0.5 + Math.random() * 0.5));
       attempt++;
-      this.#log.warn({ reason, attempt, retryInMs: delay }, "engine lost; reconnecting");
+      // Debug: a person is told once per cause through onStatus/onError (the bridge's reporter).
+      this.#log.debug({ reason, attempt, retryInMs: delay }, "engine lost; reconnecting");
       this.#o.onStatus?.({ state: "reconnecting", attempt, delayMs: delay, reason });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

@@ -5,7 +5,10 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { describeError } from "../errors.js";
+import { diagnoseBroker, redactBroker } from "./diagnose.js";
 import { topicMatches } from "./topic-match.js";
+
+export { redactBroker };
 
 /** Lower goes first: availability before discovery before state before events. */
 export type Priority = 0 | 1 | 2;
@@ -93,6 +96,8 @@ export class MqttPublisher implements Publisher {
   #stopping = false;
   #reconnectDelay = 1000;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  /** The kind of connection failure last logged; a repeat goes to debug until something changes. */
+  #lastProblem: string | undefined;
   readonly #subscriptions: { filter: string; handler: MessageHandler }[] = [];
   readonly #connectHandlers: (() => void)[] = [];
   readonly stats: PublisherStats = {
@@ -129,7 +134,8 @@ export class MqttPublisher implements Publisher {
       connectTimeout: 10_000,
       reconnectOnConnackError: true,
       queueQoSZero: false,
-      resubscribe: true,
+      // mqtt.js resubscribes only with its own reconnects (reconnectPeriod > 0): #onConnect does.
+      resubscribe: false,
       protocolVersion: o.protocolVersion ?? 4,
       will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
     };
@@ -140,9 +146,7 @@ export class MqttPublisher implements Publisher {
     this.#client = client;
     client.on("connect", () => this.#onConnect());
     client.on("close", () => this.#onClose());
-    client.on("error", (err) => {
-      this.#log.error({ err: describeError(err), broker: redactBroker(o.url) }, "MQTT error");
-    });
+    client.on("error", (err) => this.#onError(err));
     client.on("message", (topic, payload, packet) => {
       for (const sub of this.#subscriptions) {
         if (topicMatches(sub.filter, topic)) sub.handler(topic, payload, packet.retain);
@@ -208,15 +212,24 @@ export class MqttPublisher implements Publisher {
 
   subscribe(filter: string, handler: MessageHandler): void {
     this.#subscriptions.push({ filter, handler });
-    this.#client?.subscribe(filter, { qos: 0 }, (err) => {
-      if (err) this.#log.warn({ filter, err: describeError(err) }, "MQTT subscribe failed");
-    });
+    // While offline, the next connect subscribes to every filter (a clean session keeps none).
+    if (this.#connected) this.#subscribeTo([filter]);
   }
 
   unsubscribe(filter: string): void {
     const at = this.#subscriptions.findIndex((s) => s.filter === filter);
     if (at !== -1) this.#subscriptions.splice(at, 1);
-    this.#client?.unsubscribe(filter);
+    if (this.#connected) this.#client?.unsubscribe(filter);
+  }
+
+  #subscribeTo(filters: string[]): void {
+    this.#client?.subscribe(filters, { qos: 0 }, (err) => {
+      if (!err) return;
+      // A connection that closes fails every pending subscribe ("Connection closed"): that is the
+      // connection's problem, logged once, and the next connect subscribes again.
+      const level = this.#connected && !this.#stopping ? "warn" : "debug";
+      this.#log[level]({ filters, err: describeError(err) }, "MQTT subscribe failed");
+    });
   }
 
   onConnect(handler: () => void): void {
@@ -283,13 +296,27 @@ export class MqttPublisher implements Publisher {
     const stream = this.#client?.stream as { setNoDelay?: (on: boolean) => void } | undefined;
     stream?.setNoDelay?.(true);
     this.#reconnectDelay = 1000;
+    this.#lastProblem = undefined;
     this.#log.info({ broker: redactBroker(this.#opts.url) }, "connected to MQTT broker");
     // A broker restarted without persistence has lost our retained messages: send all again.
     this.#sent.clear();
     for (const topic of this.#desired.keys())
       this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+    const filters = [...new Set(this.#subscriptions.map((sub) => sub.filter))];
+    if (filters.length > 0) this.#subscribeTo(filters);
     for (const handler of this.#connectHandlers) handler();
     this.#flush();
+  }
+
+  /** The first failure of a kind says the cause and the fix (as --check does); repeats are debug. */
+  #onError(err: unknown): void {
+    const broker = redactBroker(this.#opts.url);
+    const problem = diagnoseBroker(err, this.#opts.url);
+    const repeat = problem.kind === this.#lastProblem;
+    this.#lastProblem = problem.kind;
+    const fields = { broker, err: describeError(err), problem: problem.text };
+    if (repeat) this.#log.debug(fields, "MQTT connection failed again");
+    else this.#log.error(fields, "MQTT connection failed");
   }
 
   #onClose(): void {
@@ -393,9 +420,4 @@ export class MqttPublisher implements Publisher {
       this.#sent.delete(topic);
     }
   }
-}
-
-/** The broker URL without credentials, for log lines (up to the last `@`: passwords may hold one). */
-export function redactBroker(url: string): string {
-  return url.replace(/(\/\/)[^\s"]*@/, "$1***@");
 }

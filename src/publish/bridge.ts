@@ -157,6 +157,13 @@ export class Bridge implements WatcherSink {
     };
   }
 
+  /** How many containers are mirrored now (the host state's count; filtered-out ones are not). */
+  get mirrored(): number {
+    let n = 0;
+    for (const _record of this.#announced()) n++;
+    return n;
+  }
+
   /** Read-only view of the model, keyed by container name. */
   get containers(): ReadonlyMap<string, ContainerRecord> {
     return this.#model.records;
@@ -251,7 +258,8 @@ export class Bridge implements WatcherSink {
   }
 
   disconnected(reason: string): void {
-    this.#log.warn({ reason }, "engine connection lost");
+    // The runtime's engine reporter tells a person (once, with the cause); this is the detail.
+    this.#log.debug({ reason }, "engine connection lost");
     this.#scheduleOffline();
   }
 

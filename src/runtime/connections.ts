@@ -2,7 +2,6 @@
 // key) and to listen on (the embedded broker, the HTTP server), with failures explained.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import type { Logger } from "pino";
 import { type Config, configSchema } from "../config/loader.js";
 import {
   type DockerClient,
@@ -12,6 +11,7 @@ import {
 import type { EngineInfo } from "../docker/schemas.js";
 import { BridgeError, ConfigError, describeError } from "../errors.js";
 import type { PublisherOptions } from "../mqtt/publisher.js";
+import type { EngineReporter } from "./engine-reporter.js";
 
 /** TLS options for the broker: CA and client certificate files, verification on by default. */
 export function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {
@@ -34,10 +34,13 @@ export function mqttTls(config: Config): NonNullable<PublisherOptions["tls"]> {
   return tls;
 }
 
-/** Waits for the engine to answer /info, retrying with capped backoff; the host id may depend on it. */
+/**
+ * Waits for the engine to answer /info, retrying with capped backoff (the host id may depend on
+ * it); failures go through the reporter, so the log says what is wrong once, not every retry.
+ */
 export async function firstContact(
   docker: DockerClient,
-  log: Logger,
+  reporter: EngineReporter,
   maxMs: number,
   signal?: AbortSignal,
 ): Promise<EngineInfo> {
@@ -45,17 +48,29 @@ export async function firstContact(
   for (;;) {
     try {
       await docker.negotiate(signal);
-      return await docker.info(signal);
+      const info = await docker.info(signal);
+      reporter.recovered();
+      return info;
     } catch (err: unknown) {
       if (signal?.aborted) throw err;
-      log.warn(
-        { engine: docker.describe(), err: describeError(err), retryInMs: delay },
-        "engine not reachable yet; set host.id to publish availability while waiting",
-      );
-      await new Promise((r) => setTimeout(r, delay));
+      reporter.failed(err, delay);
+      await sleep(delay, signal);
       delay = Math.min(delay * 2, maxMs);
     }
   }
+}
+
+/** A timer that a stop cuts short (the loop above then sees the aborted signal). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** An engine as the configuration names it: its id ("" = named after the engine) and address. */
@@ -64,7 +79,12 @@ export interface EngineAddress {
   host: string;
   tlsVerify: boolean;
   certPath: string;
+  /** The setting to check when its host cannot be resolved, as the failure's text names it. */
+  hostKey: string;
 }
+
+/** What names a Portainer environment's host. */
+export const PORTAINER_HOST_KEY = "portainer.url";
 
 /** The engines given by configuration: `engines`, plus docker.host when it applies. */
 export function engineAddresses(config: Config): EngineAddress[] {
@@ -73,6 +93,7 @@ export function engineAddresses(config: Config): EngineAddress[] {
     host: e.host,
     tlsVerify: e.tls_verify ?? false,
     certPath: e.cert_path ?? "",
+    hostKey: `the host of engine ${e.id}`,
   }));
   // With `engines` or Portainer set, docker.host counts only when given explicitly.
   const explicit = config.docker.host !== configSchema.docker.host.default || config.host.id !== "";
@@ -82,6 +103,7 @@ export function engineAddresses(config: Config): EngineAddress[] {
       host: config.docker.host,
       tlsVerify: config.docker.tls_verify,
       certPath: config.docker.cert_path,
+      hostKey: "DOCKER_HOST",
     });
   }
   return list;
@@ -95,8 +117,14 @@ export function endpointOf(address: EngineAddress): EngineEndpoint {
 }
 
 /** The engines given by configuration, with their endpoints. */
-export function configuredEngines(config: Config): { id: string; endpoint: EngineEndpoint }[] {
-  return engineAddresses(config).map((a) => ({ id: a.id, endpoint: endpointOf(a) }));
+export function configuredEngines(
+  config: Config,
+): { id: string; endpoint: EngineEndpoint; hostKey: string }[] {
+  return engineAddresses(config).map((a) => ({
+    id: a.id,
+    endpoint: endpointOf(a),
+    hostKey: a.hostKey,
+  }));
 }
 
 /** A port the bridge listens on, named as the configuration names it. */

@@ -16,11 +16,14 @@ import {
   engineEventFilters,
 } from "../state/filter.js";
 import { VERSION } from "../version.js";
+import { EngineReporter } from "./engine-reporter.js";
 import type { Metrics } from "./metrics.js";
 
 export interface EngineSpec {
   hostId: string;
   endpoint: EngineEndpoint;
+  /** The setting that names the engine's host, as a failure to resolve it says (DOCKER_HOST). */
+  hostKey?: string;
 }
 
 export interface RuntimeTimings {
@@ -133,6 +136,38 @@ export class EngineRuntime {
         ...(t.reconnectBaseMs !== undefined ? { baseMs: t.reconnectBaseMs } : {}),
       },
       ...(t.watchdogMs !== undefined ? { watchdogMs: t.watchdogMs } : {}),
+    });
+    this.#report(
+      new EngineReporter({
+        log: log.child({ module: "engine", host: spec.hostId }),
+        engine: this.docker.describe(),
+        hostKey: spec.hostKey,
+      }),
+    );
+  }
+
+  /** The watcher's failures, told to a person once per cause (see EngineReporter). */
+  #report(reporter: EngineReporter): void {
+    let error: unknown;
+    // The watcher says "disconnected" once the engine has answered /info, even if the snapshot
+    // then fails: "lost" only for an engine that was followed (its snapshot and stream were up).
+    let followed = false;
+    let lost = false;
+    this.watcher.onError((err) => {
+      error = err;
+    });
+    this.watcher.onStatus((status) => {
+      if (status.state === "connected") {
+        followed = true;
+        reporter.recovered();
+      } else if (status.state === "disconnected") {
+        lost = followed;
+        followed = false;
+      } else {
+        reporter.failed(error ?? new Error(status.reason), status.delayMs, lost);
+        error = undefined;
+        lost = false;
+      }
     });
   }
 

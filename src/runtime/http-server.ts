@@ -33,8 +33,10 @@ export interface HttpServerOptions {
 }
 
 export interface HttpServer {
-  /** `http://host:port` as bound. */
+  /** `http://host:port` to reach it from here (127.0.0.1 when it listens on every interface). */
   readonly url: string;
+  /** What it is bound to, as the kernel says: `0.0.0.0:9090`, `[::]:9090`, `127.0.0.1:9090`. */
+  readonly listening: string;
   readonly port: number;
   close(): Promise<void>;
 }
@@ -59,7 +61,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   server.on("error", (err) => {
     options.log.error({ err: describeError(err) }, "HTTP server error");
   });
-  const { port } = server.address() as AddressInfo;
+  const { port, address, family } = server.address() as AddressInfo;
   const shownHost =
     options.host === "0.0.0.0" || options.host === "::"
       ? "127.0.0.1"
@@ -68,6 +70,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         : options.host;
   return {
     url: `http://${shownHost}:${port}`,
+    listening: family === "IPv6" ? `[${address}]:${port}` : `${address}:${port}`,
     port,
     async close() {
       await new Promise<void>((resolve) => {

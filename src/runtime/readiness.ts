@@ -28,7 +28,8 @@ export function readiness(
       host: r.hostId,
       endpoint: r.engine,
       connected: r.watcher.connected,
-      containers: r.bridge.containers.size,
+      // What is mirrored, as the host state counts it: not containers the filters leave out.
+      containers: r.bridge.mirrored,
       last_event_age_seconds: age === undefined ? null : Math.round(age * 1000) / 1000,
     };
   });

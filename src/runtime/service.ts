@@ -16,8 +16,10 @@ import {
   firstContact,
   listenError,
   mqttTls,
+  PORTAINER_HOST_KEY,
   portainerKey,
 } from "./connections.js";
+import { EngineReporter } from "./engine-reporter.js";
 import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
 import { type HttpServer, startHttpServer } from "./http-server.js";
 import type { Metrics } from "./metrics.js";
@@ -64,22 +66,6 @@ async function startPipeline(
   const tls = mqttTls(config);
   const apiKey = config.portainer.url ? portainerKey(config) : "";
   const reconnectMaxMs = config.docker.reconnect_max_seconds * 1000;
-  const configured = configuredEngines(config);
-  // An engine without an id is named after the engine itself: wait for its first answer.
-  const specs: { spec: EngineSpec; client?: DockerClient }[] = [];
-  for (const e of configured) {
-    if (e.id !== "") {
-      specs.push({ spec: { hostId: e.id, endpoint: e.endpoint } });
-      continue;
-    }
-    const client = new DockerClient(e.endpoint);
-    const info = await firstContact(client, log, reconnectMaxMs, options.signal);
-    specs.push({
-      spec: { hostId: sanitiseId(info.Name || "docker"), endpoint: e.endpoint },
-      client,
-    });
-  }
-
   let embedded: EmbeddedBroker | undefined;
   let brokerUrl = config.mqtt.url;
   if (brokerUrl === "") {
@@ -97,8 +83,36 @@ async function startPipeline(
     brokerUrl = embedded.url;
     log.info({ broker: brokerUrl }, "no mqtt.url set: serving an embedded MQTT broker");
   }
+  // Made after the embedded broker, so a taken port leaves no engine client open.
+  const configured = configuredEngines(config).map((e) => ({
+    ...e,
+    client: new DockerClient(e.endpoint),
+  }));
+  let portainer: PortainerClient | undefined;
+  if (config.portainer.url !== "") {
+    portainer = new PortainerClient({
+      url: config.portainer.url,
+      apiKey,
+      tls: { rejectUnauthorized: config.portainer.reject_unauthorized },
+    });
+  }
+  // Said first, whatever the engines do: what runs, and where it looks.
+  log.info(
+    {
+      engines: configured.map((e) => ({
+        host: e.id === "" ? "(the engine's name, once it answers)" : e.id,
+        engine: e.client.describe(),
+      })),
+      portainer: portainer?.describe(),
+      broker: redactBroker(brokerUrl),
+      baseTopic: config.mqtt.base_topic,
+      discovery: config.homeassistant.enabled ? config.homeassistant.prefix : "off",
+      version: VERSION,
+    },
+    "docker-mqtt-bridge started",
+  );
 
-  const single = specs.length === 1 && config.portainer.url === "";
+  const single = configured.length === 1 && config.portainer.url === "";
   const timings = {
     ...(options.offlineDelayMs !== undefined ? { offlineDelayMs: options.offlineDelayMs } : {}),
     ...(options.cleanupSettleMs !== undefined ? { cleanupSettleMs: options.cleanupSettleMs } : {}),
@@ -121,30 +135,49 @@ async function startPipeline(
     metrics?.addEngine({ host: spec.hostId, watcher: runtime.watcher, bridge: runtime.bridge });
     return runtime;
   };
-  const fixed = specs.map((s) => startEngine(s.spec, s.client));
-
-  let portainer: PortainerClient | undefined;
+  const fixed: EngineRuntime[] = [];
   let supervisor: PortainerSupervisor | undefined;
-  if (config.portainer.url !== "") {
-    portainer = new PortainerClient({
-      url: config.portainer.url,
-      apiKey,
-      tls: { rejectUnauthorized: config.portainer.reject_unauthorized },
-    });
-    supervisor = new PortainerSupervisor({
-      client: portainer,
-      selection: config.portainer.environments,
-      refreshMs: config.portainer.refresh_seconds * 1000,
-      log: log.child({ module: "portainer" }),
-      reservedIds: new Set(fixed.map((r) => r.hostId)),
-      startEngine: (spec) => startEngine(spec),
-      retireEngine: async (runtime) => {
-        metrics?.removeEngine(runtime.hostId);
-        await runtime.retire();
-      },
-      stopEngine: (runtime) => runtime.stop(),
-    });
-    await supervisor.start();
+  try {
+    // An engine without an id is named after the engine itself: wait for its first answer.
+    for (const e of configured) {
+      let hostId = e.id;
+      if (hostId === "") {
+        const reporter = new EngineReporter({
+          log: log.child({ module: "engine" }),
+          engine: e.client.describe(),
+          hostKey: e.hostKey,
+        });
+        const info = await firstContact(e.client, reporter, reconnectMaxMs, options.signal);
+        hostId = sanitiseId(info.Name || "docker");
+        log.info({ engine: e.client.describe(), host: hostId }, "engine answered");
+      }
+      fixed.push(startEngine({ hostId, endpoint: e.endpoint, hostKey: e.hostKey }, e.client));
+    }
+    if (portainer) {
+      supervisor = new PortainerSupervisor({
+        client: portainer,
+        selection: config.portainer.environments,
+        refreshMs: config.portainer.refresh_seconds * 1000,
+        log: log.child({ module: "portainer" }),
+        reservedIds: new Set(fixed.map((r) => r.hostId)),
+        startEngine: (spec) => startEngine({ ...spec, hostKey: PORTAINER_HOST_KEY }),
+        retireEngine: async (runtime) => {
+          metrics?.removeEngine(runtime.hostId);
+          await runtime.retire();
+        },
+        stopEngine: (runtime) => runtime.stop(),
+      });
+      await supervisor.start();
+    }
+  } catch (err: unknown) {
+    // Stopped (or failed) while waiting for an engine: release what already runs.
+    await supervisor?.stop();
+    await Promise.all(fixed.map((r) => r.stop()));
+    // A runtime closes its own client; these never got one.
+    await Promise.all(configured.slice(fixed.length).map((e) => e.client.close()));
+    await portainer?.close();
+    await embedded?.close();
+    throw err;
   }
   const engines = (): EngineRuntime[] => [...fixed, ...(supervisor?.runtimes ?? [])];
   metrics?.setBroker({
@@ -178,17 +211,6 @@ async function startPipeline(
     options.summaryIntervalMs ?? 5 * 60_000,
   );
   summary.unref();
-  log.info(
-    {
-      engines: fixed.map((r) => ({ host: r.hostId, engine: r.engine })),
-      portainer: portainer?.describe(),
-      broker: redactBroker(brokerUrl),
-      baseTopic: config.mqtt.base_topic,
-      discovery: config.homeassistant.enabled ? config.homeassistant.prefix : "off",
-      version: VERSION,
-    },
-    "docker-mqtt-bridge started",
-  );
 
   const first = (): EngineRuntime => {
     const runtime = engines()[0];
@@ -246,7 +268,7 @@ export async function startService(
     readiness: () => readiness(config, metrics, service),
     log: log.child({ module: "http" }),
   });
-  log.info({ url: http.url }, "serving /healthz, /readyz and /metrics");
+  log.info({ listening: http.listening }, "serving /healthz, /readyz and /metrics");
   try {
     service = await startPipeline(config, log, options, metrics);
   } catch (err: unknown) {
