@@ -7,9 +7,20 @@ import type { Logger } from "pino";
 import { describeError } from "../errors.js";
 import { topicMatches } from "./topic-match.js";
 
-/** Lower goes first: availability before discovery before state before events. */
-export type Priority = 0 | 1 | 2;
-export const PRIORITY = { availability: 0, discovery: 1, state: 2 } as const;
+/**
+ * Lower goes first: availability, then discovery parents before children (host, Compose stack,
+ * container: Home Assistant drops a `via_device` naming a device it does not know yet), then
+ * state, then events. Clears follow the same tiers, so a config is cleared before its state.
+ */
+export type Priority = 0 | 1 | 2 | 3 | 4;
+export const PRIORITY = {
+  availability: 0,
+  hostDiscovery: 1,
+  stackDiscovery: 2,
+  discovery: 3,
+  state: 4,
+} as const;
+const ALL_PRIORITIES: readonly Priority[] = [0, 1, 2, 3, 4];
 
 export interface PublisherOptions {
   url: string;
@@ -45,7 +56,13 @@ export interface PublishObserver {
   settled(kind: PublishKind, ok: boolean, seconds: number): void;
 }
 
-const KIND_OF_PRIORITY: readonly PublishKind[] = ["availability", "discovery", "state"];
+const KIND_OF_PRIORITY: readonly PublishKind[] = [
+  "availability",
+  "discovery",
+  "discovery",
+  "discovery",
+  "state",
+];
 
 export interface PublisherStats {
   published: number;
@@ -65,7 +82,14 @@ export interface Publisher {
   /** Stops holding a retained topic without publishing anything to it. */
   forget(topic: string): void;
   publishEvent(topic: string, payload: string): void;
-  republish(priorities: readonly Priority[]): void;
+  /** Sends the held retained topics again, in priority order (default: all of them). */
+  republish(priorities?: readonly Priority[]): void;
+  /**
+   * Sends one message now, outside the held state, and resolves true once the broker has
+   * acknowledged it (false if it could not be sent): for sequences whose order matters on the
+   * wire across topics, such as Home Assistant's discovery migration.
+   */
+  publishNow(topic: string, payload: string, retain: boolean): Promise<boolean>;
   subscribe(filter: string, handler: MessageHandler): void;
   unsubscribe(filter: string): void;
   onConnect(handler: () => void): void;
@@ -86,7 +110,7 @@ export class MqttPublisher implements Publisher {
   readonly #priority = new Map<string, Priority>();
   /** What was last handed to the broker per topic since the current connection began. */
   readonly #sent = new Map<string, string>();
-  readonly #dirty: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  readonly #dirty: Set<string>[] = ALL_PRIORITIES.map(() => new Set<string>());
   #events: { topic: string; payload: string; at: number }[] = [];
   #inFlight = 0;
   #connected = false;
@@ -178,7 +202,7 @@ export class MqttPublisher implements Publisher {
 
   forget(topic: string): void {
     const priority = this.#priority.get(topic);
-    if (priority !== undefined) this.#dirty[priority].delete(topic);
+    if (priority !== undefined) this.#dirty[priority]?.delete(topic);
     this.#desired.delete(topic);
     this.#priority.delete(topic);
     this.#sent.delete(topic);
@@ -195,15 +219,27 @@ export class MqttPublisher implements Publisher {
   }
 
   /** Sends every desired retained topic of the given priorities again (Home Assistant's birth). */
-  republish(priorities: readonly Priority[]): void {
+  republish(priorities: readonly Priority[] = ALL_PRIORITIES): void {
     // Mark everything first, then flush once, so the priorities order what goes out.
     for (const [topic, priority] of this.#priority) {
       if (priorities.includes(priority)) {
         this.#sent.delete(topic);
-        this.#dirty[priority].add(topic);
+        this.#dirty[priority]?.add(topic);
       }
     }
     this.#flush();
+  }
+
+  publishNow(topic: string, payload: string, retain: boolean): Promise<boolean> {
+    const client = this.#client;
+    if (!client || !this.#connected) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.#opts.publishTimeoutMs);
+      client.publish(topic, payload, { qos: 1, retain }, (err) => {
+        clearTimeout(timer);
+        resolve(!err);
+      });
+    });
   }
 
   subscribe(filter: string, handler: MessageHandler): void {
@@ -267,13 +303,13 @@ export class MqttPublisher implements Publisher {
   }
 
   #pending(): number {
-    return this.#dirty[0].size + this.#dirty[1].size + this.#dirty[2].size + this.#events.length;
+    return this.#dirty.reduce((n, set) => n + set.size, 0) + this.#events.length;
   }
 
   #markDirty(topic: string, dirty: boolean): void {
     const priority = this.#priority.get(topic) ?? PRIORITY.state;
-    if (dirty) this.#dirty[priority].add(topic);
-    else this.#dirty[priority].delete(topic);
+    if (dirty) this.#dirty[priority]?.add(topic);
+    else this.#dirty[priority]?.delete(topic);
     this.#flush();
   }
 
@@ -287,7 +323,7 @@ export class MqttPublisher implements Publisher {
     // A broker restarted without persistence has lost our retained messages: send all again.
     this.#sent.clear();
     for (const topic of this.#desired.keys())
-      this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+      this.#dirty[this.#priority.get(topic) ?? PRIORITY.state]?.add(topic);
     for (const handler of this.#connectHandlers) handler();
     this.#flush();
   }
@@ -358,7 +394,9 @@ export class MqttPublisher implements Publisher {
       clearTimeout(timer);
       this.#inFlight--;
       this.#opts.observer?.settled(
-        retain ? (KIND_OF_PRIORITY[this.#priority.get(topic) ?? 2] ?? "state") : "event",
+        retain
+          ? (KIND_OF_PRIORITY[this.#priority.get(topic) ?? PRIORITY.state] ?? "state")
+          : "event",
         !err,
         (performance.now() - since) / 1000,
       );
@@ -367,7 +405,8 @@ export class MqttPublisher implements Publisher {
         this.#log.warn({ topic, err: describeError(err) }, "MQTT publish failed");
         // The broker will get the newest value on reconnect (or on the next try).
         if (retain && this.#sent.get(topic) === payload) this.#sent.delete(topic);
-        if (retain && this.#connected) this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+        if (retain && this.#connected)
+          this.#dirty[this.#priority.get(topic) ?? PRIORITY.state]?.add(topic);
       } else {
         this.stats.published++;
         if (retain) this.#acknowledged(topic, payload);

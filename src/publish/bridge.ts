@@ -105,7 +105,6 @@ export class Bridge implements WatcherSink {
       ...(ha.entities ? { groups: new Set(ha.entities) } : {}),
     };
     const deps = { ctx: this.#ctx, publisher: options.publisher, log: options.log };
-    this.#announcer = new Announcer(deps);
     this.#events = new EventPublisher({
       topics: options.topics,
       publisher: options.publisher,
@@ -128,6 +127,8 @@ export class Bridge implements WatcherSink {
         return out;
       },
     });
+    // After the aggregates: a container's stack device is announced before the container's.
+    this.#announcer = new Announcer({ ...deps, parents: this.#aggregates });
     this.#cleanup = new StaleCleanup({
       ...deps,
       settleMs: options.cleanupSettleMs ?? 2000,
@@ -364,7 +365,7 @@ export class Bridge implements WatcherSink {
     const delay = Math.random() * this.#o.homeassistant.republishDelayMs;
     this.#log.info({ delayMs: Math.round(delay) }, "Home Assistant came online; republishing");
     this.#birthTimer = setTimeout(() => {
-      this.#o.publisher.republish([PRIORITY.availability, PRIORITY.discovery, PRIORITY.state]);
+      this.#o.publisher.republish();
     }, delay);
   }
 }
