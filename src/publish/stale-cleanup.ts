@@ -79,16 +79,15 @@ export class StaleCleanup {
     if (!seen) return;
     this.#seen = undefined;
     for (const filter of this.stateFilters()) this.#publisher.unsubscribe(filter);
-    let cleared = 0;
-    for (const topic of seen) {
-      // Wanted: the bridge holds a retained payload for it (live, or within its removal grace).
-      if (this.#publisher.retained(topic) !== undefined) continue;
-      this.#publisher.clearRetained(
-        topic,
-        topic.endsWith("/state") ? PRIORITY.state : PRIORITY.discovery,
-      );
-      cleared++;
-    }
+    // Wanted: the bridge holds a retained payload for it (live, or within its removal grace).
+    const stale = [...seen].filter((topic) => this.#publisher.retained(topic) === undefined);
+    // Discovery first, on the wire too: an entity still set up would render its state topic's
+    // empty payload, and Home Assistant would log a warning for each.
+    const isState = (topic: string) => topic.endsWith("/state");
+    for (const topic of stale.filter((t) => !isState(t)))
+      this.#publisher.clearRetained(topic, PRIORITY.discovery);
+    for (const topic of stale.filter(isState)) this.#publisher.clearRetained(topic, PRIORITY.state);
+    const cleared = stale.length;
     if (cleared > 0)
       this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
   }
