@@ -10,6 +10,10 @@ export interface TopicSettings {
 
 export const ORIGIN_NAME = "docker-mqtt-bridge";
 
+export type DiscoveryTopic =
+  | { kind: "device"; deviceId: string }
+  | { kind: "component"; deviceId: string; platform: string; key: string };
+
 export class Topics {
   readonly #s: TopicSettings;
 
@@ -94,6 +98,16 @@ export class Topics {
       `${this.#s.discoveryPrefix}/device/+/config`,
       `${this.#s.discoveryPrefix}/+/+/+/config`,
     ];
+  }
+
+  /** What one of this host's discovery topics is: a whole device's, or one component's. */
+  parseDiscovery(topic: string): DiscoveryTopic | undefined {
+    const deviceId = this.ownDeviceOf(topic);
+    if (deviceId === undefined) return undefined;
+    const parts = topic.slice(this.#s.discoveryPrefix.length + 1, -"/config".length).split("/");
+    const [platform, , key] = parts;
+    if (platform === "device") return { kind: "device", deviceId };
+    return platform && key ? { kind: "component", deviceId, platform, key } : undefined;
   }
 
   /** The device id a discovery topic names, when it is a device of this host. */

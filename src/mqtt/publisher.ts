@@ -90,6 +90,10 @@ export interface Publisher {
    * wire across topics, such as Home Assistant's discovery migration.
    */
   publishNow(topic: string, payload: string, retain: boolean): Promise<boolean>;
+  /** Keeps a retained topic from being sent (its wanted value is still kept) until released. */
+  hold(topic: string): void;
+  /** Sends a held topic as usual again, unless the broker already has its wanted value. */
+  release(topic: string): void;
   subscribe(filter: string, handler: MessageHandler): void;
   unsubscribe(filter: string): void;
   onConnect(handler: () => void): void;
@@ -110,6 +114,8 @@ export class MqttPublisher implements Publisher {
   readonly #priority = new Map<string, Priority>();
   /** What was last handed to the broker per topic since the current connection began. */
   readonly #sent = new Map<string, string>();
+  /** Topics not to send until released (see hold()). */
+  readonly #held = new Set<string>();
   readonly #dirty: Set<string>[] = ALL_PRIORITIES.map(() => new Set<string>());
   #events: { topic: string; payload: string; at: number }[] = [];
   #inFlight = 0;
@@ -237,9 +243,20 @@ export class MqttPublisher implements Publisher {
       const timer = setTimeout(() => resolve(false), this.#opts.publishTimeoutMs);
       client.publish(topic, payload, { qos: 1, retain }, (err) => {
         clearTimeout(timer);
+        if (!err && retain && this.#desired.get(topic) === payload) this.#sent.set(topic, payload);
         resolve(!err);
       });
     });
+  }
+
+  hold(topic: string): void {
+    this.#held.add(topic);
+  }
+
+  release(topic: string): void {
+    if (!this.#held.delete(topic)) return;
+    if (this.#desired.has(topic))
+      this.#markDirty(topic, this.#sent.get(topic) !== this.#desired.get(topic));
   }
 
   subscribe(filter: string, handler: MessageHandler): void {
@@ -371,6 +388,7 @@ export class MqttPublisher implements Publisher {
   #nextRetained(): { topic: string; payload: string } | undefined {
     for (const set of this.#dirty) {
       for (const topic of set) {
+        if (this.#held.has(topic)) continue;
         set.delete(topic);
         const payload = this.#desired.get(topic);
         if (payload !== undefined) return { topic, payload };

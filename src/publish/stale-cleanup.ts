@@ -1,9 +1,11 @@
 // Start-up cleanup: retained messages this bridge published for this host in an earlier run, for
 // containers or stacks that no longer exist, are cleared once the first snapshot is in. Nothing
-// another program published is touched.
+// another program published is touched. Discovery of the other discovery mode for a device
+// announced now is handed over to the new topics instead (see discovery-migration.ts).
 import type { Logger } from "pino";
 import { type DiscoveryContext, isOwnDiscoveryPayload } from "../homeassistant/discovery.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
+import { handOver, handoverTargets, planHandovers } from "./discovery-migration.js";
 
 export class StaleCleanup {
   readonly #ctx: DiscoveryContext;
@@ -11,8 +13,13 @@ export class StaleCleanup {
   readonly #log: Logger;
   readonly #settleMs: number;
   readonly #discovery: boolean;
-  /** Retained topics of ours seen; undefined once the cleanup has run. */
-  #seen: Set<string> | undefined = new Set();
+  /** Retained topics of ours seen, with their payloads; undefined once the cleanup has run. */
+  #seen: Map<string, string> | undefined = new Map();
+  #stopped = false;
+  /** New-mode topics held back until the old mode's topics are handed over. */
+  readonly #heldBack = new Set<string>();
+  /** The hand-over to the new discovery mode, while it runs. */
+  #handover: Promise<boolean> | undefined;
   #snapshotDone = false;
   #subscribedAt: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -47,9 +54,14 @@ export class StaleCleanup {
 
   seen(topic: string, payload: string, retained: boolean): void {
     if (!this.#seen || !retained || payload === "") return;
-    if (topic.endsWith("/state")) this.#seen.add(topic);
-    else if (this.#ctx.topics.ownDeviceOf(topic) && isOwnDiscoveryPayload(this.#ctx, payload))
-      this.#seen.add(topic);
+    if (topic.endsWith("/state")) this.#seen.set(topic, payload);
+    else if (this.#ctx.topics.ownDeviceOf(topic) && isOwnDiscoveryPayload(this.#ctx, payload)) {
+      this.#seen.set(topic, payload);
+      for (const target of handoverTargets(this.#ctx, topic, payload)) {
+        this.#heldBack.add(target);
+        this.#publisher.hold(target);
+      }
+    }
   }
 
   connected(): void {
@@ -64,7 +76,13 @@ export class StaleCleanup {
   }
 
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
+  }
+
+  /** Resolves once a hand-over to a new discovery mode has finished (true if there was none). */
+  async handoverDone(): Promise<boolean> {
+    return (await this.#handover) ?? true;
   }
 
   #schedule(): void {
@@ -80,7 +98,11 @@ export class StaleCleanup {
     this.#seen = undefined;
     for (const filter of this.stateFilters()) this.#publisher.unsubscribe(filter);
     // Wanted: the bridge holds a retained payload for it (live, or within its removal grace).
-    const stale = [...seen].filter((topic) => this.#publisher.retained(topic) === undefined);
+    const held = (topic: string) => this.#publisher.retained(topic);
+    const unwanted = new Map([...seen].filter(([topic]) => held(topic) === undefined));
+    const handovers = this.#discovery ? planHandovers(this.#ctx, unwanted, held) : [];
+    for (const h of handovers) unwanted.delete(h.old);
+    const stale = [...unwanted.keys()];
     // Discovery first, on the wire too: an entity still set up would render its state topic's
     // empty payload, and Home Assistant would log a warning for each.
     const isState = (topic: string) => topic.endsWith("/state");
@@ -88,6 +110,12 @@ export class StaleCleanup {
       this.#publisher.clearRetained(topic, PRIORITY.discovery);
     for (const topic of stale.filter(isState)) this.#publisher.clearRetained(topic, PRIORITY.state);
     const cleared = stale.length;
+    // Held back for nothing (the device is gone, or lost that component): send as usual.
+    const handedOver = new Set(handovers.flatMap((h) => h.targets));
+    for (const t of this.#heldBack) if (!handedOver.has(t)) this.#publisher.release(t);
+    this.#heldBack.clear();
+    if (handovers.length > 0)
+      this.#handover = handOver(handovers, this.#publisher, this.#log, () => this.#stopped);
     if (cleared > 0)
       this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
   }
