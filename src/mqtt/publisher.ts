@@ -364,6 +364,8 @@ export class MqttPublisher implements Publisher {
     this.#reconnectTimer = setTimeout(
       () => {
         this.#reconnectTimer = undefined;
+        // reconnect() without options gives mqtt.js a fresh outgoing store: publishes that timed
+        // out are not resent ahead of the republish (old values after newer ones).
         if (!this.#stopping) this.#client?.reconnect();
       },
       Math.round(delay * (0.8 + Math.random() * 0.4)),

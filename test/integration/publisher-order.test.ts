@@ -52,3 +52,48 @@ it("retains A after A, B, A when B's acknowledgement is still outstanding", asyn
   const retained = await Recorder.retainedSnapshot(url, "t/#");
   expect(retained.get("t/state")).toBe("A");
 });
+
+it("never delivers a value that timed out after a newer one, across a reconnect", async () => {
+  const broker = await Aedes.createBroker();
+  let firstConnection = true;
+  broker.authorizePublish = (_client, packet, done) => {
+    // The broker takes "old" in but never acknowledges it on the first connection.
+    if (firstConnection && packet.payload.toString() === "old") return;
+    done(null);
+  };
+  const clients: { id: string; conn: { destroy(): void } }[] = [];
+  broker.on("client", (c) => clients.push(c as unknown as (typeof clients)[number]));
+  const server = createServer(broker.handle);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const address = server.address();
+  const url = `mqtt://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  closers.push(async () => {
+    await new Promise<void>((r) => broker.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const recorder = await Recorder.connect(url, ["t/#"]);
+  closers.push(() => recorder.close());
+  const publisher = new MqttPublisher({
+    url,
+    clientId: "timeout-test",
+    will: { topic: "t/availability", payload: "offline" },
+    publishTimeoutMs: 200,
+    log: createLogger("silent"),
+  });
+  publisher.start();
+  closers.push(() => publisher.stop());
+  await publisher.drain(5000);
+
+  publisher.setRetained("t/a", "old", PRIORITY.state);
+  await new Promise((r) => setTimeout(r, 400)); // "old" timed out, still in mqtt.js's store
+  publisher.setRetained("t/a", "new", PRIORITY.state);
+  await recorder.waitFor("new delivered", () => recorder.last("t/a") === "new");
+  firstConnection = false;
+  for (const c of clients) if (c.id === "timeout-test") c.conn.destroy();
+  await new Promise((r) => setTimeout(r, 2500)); // reconnected (about 1 s) and republished
+  expect(await publisher.drain(5000)).toBe(true);
+  expect(publisher.stats.reconnects).toBe(1);
+  const seen = recorder.on("t/a").map((m) => m.payload);
+  expect(seen.slice(seen.indexOf("new"))).not.toContain("old");
+  expect(recorder.last("t/a")).toBe("new");
+});
