@@ -5,6 +5,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { describeError } from "../errors.js";
+import { Echoes } from "./echoes.js";
 import { topicMatches } from "./topic-match.js";
 
 /**
@@ -114,6 +115,8 @@ export class MqttPublisher implements Publisher {
   readonly #priority = new Map<string, Priority>();
   /** What was last handed to the broker per topic since the current connection began. */
   readonly #sent = new Map<string, string>();
+  /** Our own publishes echoed by the broker are not handed to subscribers (see echoes.ts). */
+  readonly #echoes = new Echoes();
   /** Topics not to send until released (see hold()). */
   readonly #held = new Set<string>();
   readonly #dirty: Set<string>[] = ALL_PRIORITIES.map(() => new Set<string>());
@@ -174,6 +177,7 @@ export class MqttPublisher implements Publisher {
       this.#log.error({ err: describeError(err), broker: redactBroker(o.url) }, "MQTT error");
     });
     client.on("message", (topic, payload, packet) => {
+      if (this.#echoes.received(topic, payload.toString())) return;
       for (const sub of this.#subscriptions) {
         if (topicMatches(sub.filter, topic)) sub.handler(topic, payload, packet.retain);
       }
@@ -349,6 +353,7 @@ export class MqttPublisher implements Publisher {
     const wasConnected = this.#connected;
     this.#connected = false;
     this.#events = [];
+    this.#echoes.clear();
     if (this.#stopping) return;
     if (wasConnected) {
       this.stats.reconnects++;
@@ -442,6 +447,8 @@ export class MqttPublisher implements Publisher {
     // The broker ends with the last value handed to it (one connection keeps order), so that is
     // what a new value is compared with: A, B, then A again before B is acknowledged sends A.
     if (retain) this.#sent.set(topic, payload);
+    if (this.#subscriptions.some((sub) => topicMatches(sub.filter, topic)))
+      this.#echoes.sent(topic, payload);
     client.publish(topic, payload, { qos: 1, retain }, (err) => settle(err));
   }
 
