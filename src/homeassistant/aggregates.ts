@@ -12,6 +12,8 @@ export interface HostInfo {
   name: string;
   engineVersion: string;
   apiVersion: string;
+  /** The engine's own ID (`/info` ID): tells this engine's hosts from other bridges' hosts. */
+  engineId?: string;
 }
 
 export interface Counts {
@@ -43,6 +45,7 @@ export function hostState(
     ...countContainers(records),
     engine_version: host.engineVersion,
     api_version: host.apiVersion,
+    ...(host.engineId ? { engine_id: host.engineId } : {}),
   };
 }
 

@@ -25,6 +25,32 @@ export class Topics {
     return this.#s.hostId;
   }
 
+  get discoveryPrefix(): string {
+    return this.#s.discoveryPrefix;
+  }
+
+  /** The same topics for another host id (an earlier one of this engine, say). */
+  forHost(hostId: string): Topics {
+    return new Topics({ ...this.#s, hostId });
+  }
+
+  /** The host a topic below the base topic belongs to, if any. */
+  hostOf(topic: string): string | undefined {
+    if (!topic.startsWith(`${this.#s.baseTopic}/`)) return undefined;
+    return topic.slice(this.#s.baseTopic.length + 1).split("/")[0];
+  }
+
+  /** Subscriptions matching the retained state and availability of every host. */
+  everyHostsRetained(): string[] {
+    const base = this.#s.baseTopic;
+    return [
+      `${base}/+/availability`,
+      `${base}/+/state`,
+      `${base}/+/containers/+/state`,
+      `${base}/+/stacks/+/state`,
+    ];
+  }
+
   /** Retained `online`/`offline`: the bridge is alive and connected to this host's engine. */
   availability(): string {
     return `${this.#s.baseTopic}/${this.#s.hostId}/availability`;

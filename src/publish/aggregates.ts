@@ -34,7 +34,12 @@ export class Aggregates {
   }
 
   setHost(info: EngineInfo, apiVersion: string): void {
-    this.#host = { name: this.#d.ctx.topics.hostId, engineVersion: info.ServerVersion, apiVersion };
+    this.#host = {
+      name: this.#d.ctx.topics.hostId,
+      engineVersion: info.ServerVersion,
+      apiVersion,
+      engineId: info.ID,
+    };
     if (this.#d.discovery) {
       for (const m of hostDiscovery(this.#d.ctx, this.#host)) {
         this.#d.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.hostDiscovery);
