@@ -200,7 +200,12 @@ export class MqttPublisher implements Publisher {
   clearRetained(topic: string, priority: Priority): void {
     if (this.#desired.get(topic) === "") return;
     this.#desired.set(topic, "");
-    this.#priority.set(topic, priority);
+    // Availability leads when set but follows when cleared: an entity still set up would read
+    // the empty payload (the host's Engine sensor reads that very topic).
+    const tier = priority === PRIORITY.availability ? PRIORITY.state : priority;
+    const before = this.#priority.get(topic);
+    if (before !== undefined && before !== tier) this.#dirty[before]?.delete(topic);
+    this.#priority.set(topic, tier);
     this.#markDirty(topic, true);
   }
 

@@ -19,6 +19,7 @@ import {
   waitOnline,
   waitUntil,
 } from "../helpers/fleet.js";
+import { HaView } from "../helpers/ha-rules.js";
 
 /** Safe in topics and Home Assistant ids; no `__`, which joins host and container ids. */
 const HOST_ID = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?=[A-Za-z0-9-]))*$/;
@@ -162,6 +163,7 @@ describe("environments coming and going", () => {
     expect([...retained.keys()].filter((k) => k.includes("local"))).toEqual([]);
     expect(retained.get("docker/edge/availability")).toBe("online");
     expect(retained.get("docker/edge/containers/sensor/state")).toContain('"running":true');
+    expect(HaView.from(rec.messages).problems).toEqual([]);
   });
 
   it("clears a removed environment's entities once a broker that was down is back", async () => {
@@ -188,6 +190,8 @@ describe("environments coming and going", () => {
     const retained = await retainedView(f.broker.url, "#");
     expect([...retained.keys()].filter((k) => k.includes("local"))).toEqual([]);
     expect(retained.get("docker/other/availability")).toBe("online");
+    // Cleared in an order Home Assistant takes without a warning.
+    expect(HaView.from(rec.messages).problems).toEqual([]);
   }, 20_000);
 
   it("follows only the selected environments, by id and by name=host-id", async () => {
