@@ -21,8 +21,6 @@ export class StaleCleanup {
   readonly #formerHosts: FormerHosts;
   /** New-mode topics held back until the old mode's topics are handed over. */
   readonly #heldBack = new Set<string>();
-  /** The hand-over to the new discovery mode, while it runs. */
-  #handover: Promise<boolean> | undefined;
   #snapshotDone = false;
   #subscribedAt: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -94,11 +92,6 @@ export class StaleCleanup {
     clearTimeout(this.#timer);
   }
 
-  /** Resolves once a hand-over to a new discovery mode has finished (true if there was none). */
-  async handoverDone(): Promise<boolean> {
-    return (await this.#handover) ?? true;
-  }
-
   #schedule(): void {
     if (this.done || !this.#snapshotDone || this.#subscribedAt === undefined) return;
     clearTimeout(this.#timer);
@@ -141,7 +134,8 @@ export class StaleCleanup {
     for (const t of this.#heldBack) if (!handedOver.has(t)) this.#publisher.release(t);
     this.#heldBack.clear();
     if (handovers.length > 0)
-      this.#handover = handOver(handovers, this.#publisher, this.#log, () => this.#stopped);
+      // Never rejects; it gives up between its steps once the cleanup is stopped.
+      void handOver(handovers, this.#publisher, this.#log, () => this.#stopped);
     if (cleared > 0)
       this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
   }
