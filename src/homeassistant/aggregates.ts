@@ -5,12 +5,15 @@ import {
   type Component,
   type DiscoveryContext,
   type DiscoveryMessage,
+  silentOnClear,
 } from "./discovery.js";
 
 export interface HostInfo {
   name: string;
   engineVersion: string;
   apiVersion: string;
+  /** The engine's own ID (`/info` ID): tells this engine's hosts from other bridges' hosts. */
+  engineId?: string;
 }
 
 export interface Counts {
@@ -42,6 +45,7 @@ export function hostState(
     ...countContainers(records),
     engine_version: host.engineVersion,
     api_version: host.apiVersion,
+    ...(host.engineId ? { engine_id: host.engineId } : {}),
   };
 }
 
@@ -154,7 +158,10 @@ export function hostDiscovery(ctx: DiscoveryContext, host: HostInfo): DiscoveryM
   // The engine sensor must stay readable when the engine is gone; the counts go unavailable.
   const [engine, ...rest] = components;
   const avail = { availability: [{ topic: ctx.topics.availability() }] };
-  const withAvail = rest.map((c) => ({ ...c, config: { ...c.config, ...avail } }));
+  const withAvail = rest.map((c) => ({
+    ...c,
+    config: silentOnClear({ ...c.config, ...avail }),
+  }));
   return assemble(ctx, deviceId, device, engine ? [engine, ...withAvail] : withAvail, [], false);
 }
 
@@ -193,7 +200,7 @@ export function stackDiscovery(ctx: DiscoveryContext, project: string): Discover
   const stateTopic = ctx.topics.stackState(project);
   const components = finish(ctx, deviceId, `${project} stack`, stateTopic, parts).map((c) => ({
     ...c,
-    config: { ...c.config, json_attributes_topic: stateTopic },
+    config: silentOnClear({ ...c.config, json_attributes_topic: stateTopic }),
   }));
   return assemble(ctx, deviceId, device, components, [], true);
 }

@@ -80,6 +80,20 @@ export function assemble(
   }));
 }
 
+/**
+ * A component config that stays silent when its state topic is cleared: Home Assistant may still
+ * deliver that empty payload to the entity while it removes it, and an unguarded `value_json`
+ * template (or JSON attributes) would log an error. With the guard the entity reads unknown.
+ */
+export function silentOnClear(config: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...config };
+  if (typeof out.value_template === "string")
+    out.value_template = `{% if value_json is defined %}${out.value_template}{% else %}None{% endif %}`;
+  if (typeof out.json_attributes_topic === "string")
+    out.json_attributes_template = "{{ value if value else '{}' }}";
+  return out;
+}
+
 /** The device a container hangs below: its Compose stack's, or the host's. */
 export function parentDeviceId(ctx: DiscoveryContext, record: ContainerRecord): string {
   if ((ctx.stacks ?? true) && record.compose_project) {
@@ -113,12 +127,12 @@ export function containerComponents(ctx: DiscoveryContext, record: ContainerReco
     return {
       key: spec.key,
       platform: spec.platform,
-      config: {
+      config: silentOnClear({
         ...spec.config,
         unique_id: ctx.topics.uniqueId(deviceId, spec.key),
         default_entity_id: ctx.topics.containerEntityId(spec.platform, record.name, spec.key),
         ...topics,
-      },
+      }),
     };
   });
 }

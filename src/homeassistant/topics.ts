@@ -10,6 +10,10 @@ export interface TopicSettings {
 
 export const ORIGIN_NAME = "docker-mqtt-bridge";
 
+export type DiscoveryTopic =
+  | { kind: "device"; deviceId: string }
+  | { kind: "component"; deviceId: string; platform: string; key: string };
+
 export class Topics {
   readonly #s: TopicSettings;
 
@@ -19,6 +23,32 @@ export class Topics {
 
   get hostId(): string {
     return this.#s.hostId;
+  }
+
+  get discoveryPrefix(): string {
+    return this.#s.discoveryPrefix;
+  }
+
+  /** The same topics for another host id (an earlier one of this engine, say). */
+  forHost(hostId: string): Topics {
+    return new Topics({ ...this.#s, hostId });
+  }
+
+  /** The host a topic below the base topic belongs to, if any. */
+  hostOf(topic: string): string | undefined {
+    if (!topic.startsWith(`${this.#s.baseTopic}/`)) return undefined;
+    return topic.slice(this.#s.baseTopic.length + 1).split("/")[0];
+  }
+
+  /** Subscriptions matching the retained state and availability of every host. */
+  everyHostsRetained(): string[] {
+    const base = this.#s.baseTopic;
+    return [
+      `${base}/+/availability`,
+      `${base}/+/state`,
+      `${base}/+/containers/+/state`,
+      `${base}/+/stacks/+/state`,
+    ];
   }
 
   /** Retained `online`/`offline`: the bridge is alive and connected to this host's engine. */
@@ -100,6 +130,16 @@ export class Topics {
       `${this.#s.discoveryPrefix}/device/+/config`,
       `${this.#s.discoveryPrefix}/+/+/+/config`,
     ];
+  }
+
+  /** What one of this host's discovery topics is: a whole device's, or one component's. */
+  parseDiscovery(topic: string): DiscoveryTopic | undefined {
+    const deviceId = this.ownDeviceOf(topic);
+    if (deviceId === undefined) return undefined;
+    const parts = topic.slice(this.#s.discoveryPrefix.length + 1, -"/config".length).split("/");
+    const [platform, , key] = parts;
+    if (platform === "device") return { kind: "device", deviceId };
+    return platform && key ? { kind: "component", deviceId, platform, key } : undefined;
   }
 
   /** The device id a discovery topic names, when it is a device of this host. */

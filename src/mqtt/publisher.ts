@@ -6,13 +6,25 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { describeError } from "../errors.js";
 import { diagnoseBroker, redactBroker } from "./diagnose.js";
+import { Echoes } from "./echoes.js";
 import { topicMatches } from "./topic-match.js";
 
 export { redactBroker };
 
-/** Lower goes first: availability before discovery before state before events. */
-export type Priority = 0 | 1 | 2;
-export const PRIORITY = { availability: 0, discovery: 1, state: 2 } as const;
+/**
+ * Lower goes first: availability, then discovery parents before children (host, Compose stack,
+ * container: Home Assistant drops a `via_device` naming a device it does not know yet), then
+ * state, then events. Clears follow the same tiers, so a config is cleared before its state.
+ */
+export type Priority = 0 | 1 | 2 | 3 | 4;
+export const PRIORITY = {
+  availability: 0,
+  hostDiscovery: 1,
+  stackDiscovery: 2,
+  discovery: 3,
+  state: 4,
+} as const;
+const ALL_PRIORITIES: readonly Priority[] = [0, 1, 2, 3, 4];
 
 export interface PublisherOptions {
   url: string;
@@ -48,7 +60,13 @@ export interface PublishObserver {
   settled(kind: PublishKind, ok: boolean, seconds: number): void;
 }
 
-const KIND_OF_PRIORITY: readonly PublishKind[] = ["availability", "discovery", "state"];
+const KIND_OF_PRIORITY: readonly PublishKind[] = [
+  "availability",
+  "discovery",
+  "discovery",
+  "discovery",
+  "state",
+];
 
 export interface PublisherStats {
   published: number;
@@ -68,7 +86,18 @@ export interface Publisher {
   /** Stops holding a retained topic without publishing anything to it. */
   forget(topic: string): void;
   publishEvent(topic: string, payload: string): void;
-  republish(priorities: readonly Priority[]): void;
+  /** Sends the held retained topics again, in priority order (default: all of them). */
+  republish(priorities?: readonly Priority[]): void;
+  /**
+   * Sends one message now, outside the held state, and resolves true once the broker has
+   * acknowledged it (false if it could not be sent): for sequences whose order matters on the
+   * wire across topics, such as Home Assistant's discovery migration.
+   */
+  publishNow(topic: string, payload: string, retain: boolean): Promise<boolean>;
+  /** Keeps a retained topic from being sent (its wanted value is still kept) until released. */
+  hold(topic: string): void;
+  /** Sends a held topic as usual again, unless the broker already has its wanted value. */
+  release(topic: string): void;
   subscribe(filter: string, handler: MessageHandler): void;
   unsubscribe(filter: string): void;
   onConnect(handler: () => void): void;
@@ -89,7 +118,11 @@ export class MqttPublisher implements Publisher {
   readonly #priority = new Map<string, Priority>();
   /** What was last handed to the broker per topic since the current connection began. */
   readonly #sent = new Map<string, string>();
-  readonly #dirty: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  /** Our own publishes echoed by the broker are not handed to subscribers (see echoes.ts). */
+  readonly #echoes = new Echoes();
+  /** Topics not to send until released (see hold()). */
+  readonly #held = new Set<string>();
+  readonly #dirty: Set<string>[] = ALL_PRIORITIES.map(() => new Set<string>());
   #events: { topic: string; payload: string; at: number }[] = [];
   #inFlight = 0;
   #connected = false;
@@ -148,6 +181,7 @@ export class MqttPublisher implements Publisher {
     client.on("close", () => this.#onClose());
     client.on("error", (err) => this.#onError(err));
     client.on("message", (topic, payload, packet) => {
+      if (this.#echoes.received(topic, payload.toString())) return;
       for (const sub of this.#subscriptions) {
         if (topicMatches(sub.filter, topic)) sub.handler(topic, payload, packet.retain);
       }
@@ -170,7 +204,12 @@ export class MqttPublisher implements Publisher {
   clearRetained(topic: string, priority: Priority): void {
     if (this.#desired.get(topic) === "") return;
     this.#desired.set(topic, "");
-    this.#priority.set(topic, priority);
+    // Availability leads when set but follows when cleared: an entity still set up would read
+    // the empty payload (the host's Engine sensor reads that very topic).
+    const tier = priority === PRIORITY.availability ? PRIORITY.state : priority;
+    const before = this.#priority.get(topic);
+    if (before !== undefined && before !== tier) this.#dirty[before]?.delete(topic);
+    this.#priority.set(topic, tier);
     this.#markDirty(topic, true);
   }
 
@@ -182,7 +221,7 @@ export class MqttPublisher implements Publisher {
 
   forget(topic: string): void {
     const priority = this.#priority.get(topic);
-    if (priority !== undefined) this.#dirty[priority].delete(topic);
+    if (priority !== undefined) this.#dirty[priority]?.delete(topic);
     this.#desired.delete(topic);
     this.#priority.delete(topic);
     this.#sent.delete(topic);
@@ -199,15 +238,38 @@ export class MqttPublisher implements Publisher {
   }
 
   /** Sends every desired retained topic of the given priorities again (Home Assistant's birth). */
-  republish(priorities: readonly Priority[]): void {
+  republish(priorities: readonly Priority[] = ALL_PRIORITIES): void {
     // Mark everything first, then flush once, so the priorities order what goes out.
     for (const [topic, priority] of this.#priority) {
       if (priorities.includes(priority)) {
         this.#sent.delete(topic);
-        this.#dirty[priority].add(topic);
+        this.#dirty[priority]?.add(topic);
       }
     }
     this.#flush();
+  }
+
+  publishNow(topic: string, payload: string, retain: boolean): Promise<boolean> {
+    const client = this.#client;
+    if (!client || !this.#connected) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.#opts.publishTimeoutMs);
+      client.publish(topic, payload, { qos: 1, retain }, (err) => {
+        clearTimeout(timer);
+        if (!err && retain && this.#desired.get(topic) === payload) this.#sent.set(topic, payload);
+        resolve(!err);
+      });
+    });
+  }
+
+  hold(topic: string): void {
+    this.#held.add(topic);
+  }
+
+  release(topic: string): void {
+    if (!this.#held.delete(topic)) return;
+    if (this.#desired.has(topic))
+      this.#markDirty(topic, this.#sent.get(topic) !== this.#desired.get(topic));
   }
 
   subscribe(filter: string, handler: MessageHandler): void {
@@ -280,13 +342,13 @@ export class MqttPublisher implements Publisher {
   }
 
   #pending(): number {
-    return this.#dirty[0].size + this.#dirty[1].size + this.#dirty[2].size + this.#events.length;
+    return this.#dirty.reduce((n, set) => n + set.size, 0) + this.#events.length;
   }
 
   #markDirty(topic: string, dirty: boolean): void {
     const priority = this.#priority.get(topic) ?? PRIORITY.state;
-    if (dirty) this.#dirty[priority].add(topic);
-    else this.#dirty[priority].delete(topic);
+    if (dirty) this.#dirty[priority]?.add(topic);
+    else this.#dirty[priority]?.delete(topic);
     this.#flush();
   }
 
@@ -301,7 +363,7 @@ export class MqttPublisher implements Publisher {
     // A broker restarted without persistence has lost our retained messages: send all again.
     this.#sent.clear();
     for (const topic of this.#desired.keys())
-      this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+      this.#dirty[this.#priority.get(topic) ?? PRIORITY.state]?.add(topic);
     const filters = [...new Set(this.#subscriptions.map((sub) => sub.filter))];
     if (filters.length > 0) this.#subscribeTo(filters);
     for (const handler of this.#connectHandlers) handler();
@@ -323,6 +385,7 @@ export class MqttPublisher implements Publisher {
     const wasConnected = this.#connected;
     this.#connected = false;
     this.#events = [];
+    this.#echoes.clear();
     if (this.#stopping) return;
     if (wasConnected) {
       this.stats.reconnects++;
@@ -338,6 +401,8 @@ export class MqttPublisher implements Publisher {
     this.#reconnectTimer = setTimeout(
       () => {
         this.#reconnectTimer = undefined;
+        // reconnect() without options gives mqtt.js a fresh outgoing store: publishes that timed
+        // out are not resent ahead of the republish (old values after newer ones).
         if (!this.#stopping) this.#client?.reconnect();
       },
       Math.round(delay * (0.8 + Math.random() * 0.4)),
@@ -362,6 +427,7 @@ export class MqttPublisher implements Publisher {
   #nextRetained(): { topic: string; payload: string } | undefined {
     for (const set of this.#dirty) {
       for (const topic of set) {
+        if (this.#held.has(topic)) continue;
         set.delete(topic);
         const payload = this.#desired.get(topic);
         if (payload !== undefined) return { topic, payload };
@@ -385,7 +451,9 @@ export class MqttPublisher implements Publisher {
       clearTimeout(timer);
       this.#inFlight--;
       this.#opts.observer?.settled(
-        retain ? (KIND_OF_PRIORITY[this.#priority.get(topic) ?? 2] ?? "state") : "event",
+        retain
+          ? (KIND_OF_PRIORITY[this.#priority.get(topic) ?? PRIORITY.state] ?? "state")
+          : "event",
         !err,
         (performance.now() - since) / 1000,
       );
@@ -394,7 +462,8 @@ export class MqttPublisher implements Publisher {
         this.#log.warn({ topic, err: describeError(err) }, "MQTT publish failed");
         // The broker will get the newest value on reconnect (or on the next try).
         if (retain && this.#sent.get(topic) === payload) this.#sent.delete(topic);
-        if (retain && this.#connected) this.#dirty[this.#priority.get(topic) ?? 2].add(topic);
+        if (retain && this.#connected)
+          this.#dirty[this.#priority.get(topic) ?? PRIORITY.state]?.add(topic);
       } else {
         this.stats.published++;
         if (retain) this.#acknowledged(topic, payload);
@@ -410,6 +479,8 @@ export class MqttPublisher implements Publisher {
     // The broker ends with the last value handed to it (one connection keeps order), so that is
     // what a new value is compared with: A, B, then A again before B is acknowledged sends A.
     if (retain) this.#sent.set(topic, payload);
+    if (this.#subscriptions.some((sub) => topicMatches(sub.filter, topic)))
+      this.#echoes.sent(topic, payload);
     client.publish(topic, payload, { qos: 1, retain }, (err) => settle(err));
   }
 

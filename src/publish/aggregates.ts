@@ -34,13 +34,42 @@ export class Aggregates {
   }
 
   setHost(info: EngineInfo, apiVersion: string): void {
-    this.#host = { name: this.#d.ctx.topics.hostId, engineVersion: info.ServerVersion, apiVersion };
+    this.#host = {
+      name: this.#d.ctx.topics.hostId,
+      engineVersion: info.ServerVersion,
+      apiVersion,
+      engineId: info.ID,
+    };
     if (this.#d.discovery) {
       for (const m of hostDiscovery(this.#d.ctx, this.#host)) {
-        this.#d.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
+        this.#d.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.hostDiscovery);
       }
     }
     this.markDirty();
+  }
+
+  /**
+   * Announces a container's parent stack device now, if it is not yet: called before the
+   * container's own discovery, so Home Assistant knows the device its `via_device` names.
+   */
+  announceParentOf(record: ContainerRecord): void {
+    const project = record.compose_project;
+    if (!project || !this.#d.stacks || this.#stacks.has(project)) return;
+    this.#stacks.add(project);
+    if (this.#d.discovery) this.#announceStack(project);
+  }
+
+  #announceStack(project: string): void {
+    for (const m of stackDiscovery(this.#d.ctx, project)) {
+      this.#d.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.stackDiscovery);
+    }
+  }
+
+  #clearStack(project: string): void {
+    const { publisher, ctx } = this.#d;
+    for (const m of stackDiscovery(ctx, project))
+      publisher.clearRetained(m.topic, PRIORITY.stackDiscovery);
+    publisher.clearRetained(ctx.topics.stackState(project), PRIORITY.state);
   }
 
   /** Something changed; recompute once the current burst of events has been applied. */
@@ -60,14 +89,11 @@ export class Aggregates {
   retire(): void {
     this.stop();
     const { publisher, ctx } = this.#d;
-    for (const project of this.#stacks) {
-      for (const m of stackDiscovery(ctx, project))
-        publisher.clearRetained(m.topic, PRIORITY.discovery);
-      publisher.clearRetained(ctx.topics.stackState(project), PRIORITY.state);
-    }
+    for (const project of this.#stacks) this.#clearStack(project);
     this.#stacks.clear();
     const host = this.#host ?? { name: ctx.topics.hostId, engineVersion: "", apiVersion: "" };
-    for (const m of hostDiscovery(ctx, host)) publisher.clearRetained(m.topic, PRIORITY.discovery);
+    for (const m of hostDiscovery(ctx, host))
+      publisher.clearRetained(m.topic, PRIORITY.hostDiscovery);
     publisher.clearRetained(ctx.topics.hostState(), PRIORITY.state);
   }
 
@@ -90,11 +116,7 @@ export class Aggregates {
       byProject.set(r.compose_project, list);
     }
     for (const [project, members] of byProject) {
-      if (!this.#stacks.has(project) && this.#d.discovery) {
-        for (const m of stackDiscovery(ctx, project)) {
-          publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
-        }
-      }
+      if (!this.#stacks.has(project) && this.#d.discovery) this.#announceStack(project);
       this.#stacks.add(project);
       publisher.setRetained(
         ctx.topics.stackState(project),
@@ -106,9 +128,7 @@ export class Aggregates {
     for (const project of [...this.#stacks]) {
       if (byProject.has(project) || pending.has(project)) continue;
       this.#stacks.delete(project);
-      for (const m of stackDiscovery(ctx, project))
-        publisher.clearRetained(m.topic, PRIORITY.discovery);
-      publisher.clearRetained(ctx.topics.stackState(project), PRIORITY.state);
+      this.#clearStack(project);
     }
   }
 }

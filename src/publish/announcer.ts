@@ -21,15 +21,27 @@ interface Announced {
   key: string;
 }
 
+/** Announces the devices a container's device hangs below, before the container's own. */
+export interface ParentAnnouncer {
+  announceParentOf(record: ContainerRecord): void;
+}
+
 export class Announcer {
   readonly #ctx: DiscoveryContext;
   readonly #publisher: Publisher;
   readonly #log: Logger;
+  readonly #parents: ParentAnnouncer | undefined;
   readonly #announced = new Map<string, Announced>();
   /** Containers whose device a user deleted in Home Assistant. */
   readonly #suppressed = new Set<string>();
 
-  constructor(deps: { ctx: DiscoveryContext; publisher: Publisher; log: Logger }) {
+  constructor(deps: {
+    ctx: DiscoveryContext;
+    publisher: Publisher;
+    log: Logger;
+    parents?: ParentAnnouncer;
+  }) {
+    this.#parents = deps.parents;
     this.#ctx = deps.ctx;
     this.#publisher = deps.publisher;
     this.#log = deps.log;
@@ -58,6 +70,7 @@ export class Announcer {
     );
     const messages = containerDiscovery(this.#ctx, record, removed);
     const topics = messages.map((m) => m.topic);
+    this.#parents?.announceParentOf(record);
     // Per-component discovery: a component that disappeared loses its own topic.
     for (const old of prev?.topics ?? []) {
       if (!topics.includes(old)) this.#publisher.clearRetained(old, PRIORITY.discovery);

@@ -124,7 +124,6 @@ export class Bridge implements WatcherSink {
       onLabelProblem: labelProblemLogger(options.log),
     };
     const deps = { ctx, publisher: options.publisher, log: options.log };
-    this.#announcer = new Announcer(deps);
     this.#events = new EventPublisher({
       topics: options.topics,
       publisher: options.publisher,
@@ -142,6 +141,8 @@ export class Bridge implements WatcherSink {
       records: () => this.#announced(),
       pendingProjects: () => this.#graceProjects(),
     });
+    // After the aggregates: a container's stack device is announced before the container's.
+    this.#announcer = new Announcer({ ...deps, parents: this.#aggregates });
     this.#cleanup = new StaleCleanup({
       ...deps,
       settleMs: options.cleanupSettleMs ?? 2000,
@@ -395,7 +396,7 @@ export class Bridge implements WatcherSink {
     const delay = Math.random() * this.#o.homeassistant.republishDelayMs;
     this.#log.info({ delayMs: Math.round(delay) }, "Home Assistant came online; republishing");
     this.#birthTimer = setTimeout(() => {
-      this.#o.publisher.republish([PRIORITY.availability, PRIORITY.discovery, PRIORITY.state]);
+      this.#o.publisher.republish();
     }, delay);
   }
 }

@@ -1,5 +1,6 @@
 // Follows Portainer's Docker environments as they come and go: lists them now and every
-// refresh, starts an engine runtime for each selected one, and retires those that disappear.
+// refresh, starts an engine runtime for each selected one, and retires those that disappear:
+// their entities are cleared once the broker can take the clears (it may be down just then).
 import type { Logger } from "pino";
 import type { PortainerClient, PortainerEnvironment } from "../docker/portainer.js";
 import { describeError } from "../errors.js";
@@ -38,6 +39,8 @@ export class PortainerSupervisor {
   readonly #selectors: Selector[];
   /** Portainer environment id -> its runtime. */
   readonly #running = new Map<number, EngineRuntime>();
+  /** Runtimes of environments gone, until their clears reached the broker. */
+  readonly #retiring = new Map<EngineRuntime, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #lastError: string | undefined;
@@ -60,8 +63,32 @@ export class PortainerSupervisor {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await Promise.all([...this.#running.values()].map((r) => this.#d.stopEngine(r)));
+    await Promise.all([
+      ...[...this.#running.values()].map((r) => this.#d.stopEngine(r)),
+      ...this.#retiring.values(),
+    ]);
     this.#running.clear();
+  }
+
+  /**
+   * Stops following a gone environment at once, and clears its entities once its MQTT
+   * connection is up: retiring while the broker is down would drop the clears, leaving the
+   * environment's devices in Home Assistant for good. Stopped instead if the bridge stops first.
+   */
+  #retire(runtime: EngineRuntime): void {
+    const done = (async () => {
+      await runtime.watcher.close();
+      while (!this.#stopped && !runtime.publisher.connected) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      if (this.#stopped) await this.#d.stopEngine(runtime);
+      else await this.#d.retireEngine(runtime);
+    })()
+      .catch((err: unknown) => {
+        this.#d.log.warn({ host: runtime.hostId, err: describeError(err) }, "retiring failed");
+      })
+      .finally(() => this.#retiring.delete(runtime));
+    this.#retiring.set(runtime, done);
   }
 
   async #refresh(): Promise<void> {
@@ -107,8 +134,9 @@ export class PortainerSupervisor {
         { environment: id, host: runtime.hostId },
         "Portainer environment gone; clearing its entities",
       );
-      await this.#d.retireEngine(runtime);
+      this.#retire(runtime);
     }
+    const retiring = new Set([...this.#retiring.keys()].map((r) => r.hostId));
     const taken = new Set([
       ...this.#d.reservedIds,
       ...[...this.#running.values()].map((r) => r.hostId),
@@ -116,6 +144,8 @@ export class PortainerSupervisor {
     for (const [id, { env, selector }] of wanted) {
       if (this.#running.has(id) || this.#stopped) continue;
       let hostId = selector.hostId ?? sanitiseId(env.Name);
+      // Its clears must not land after a new runtime's announcements: wait for the next refresh.
+      if (retiring.has(hostId)) continue;
       if (taken.has(hostId)) hostId = sanitiseId(`${hostId}-${id}`);
       taken.add(hostId);
       this.#d.log.info(

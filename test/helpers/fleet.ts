@@ -76,6 +76,8 @@ export interface FleetBroker {
   clientIds(): string[];
   /** Destroys the sockets of the clients whose id starts with `prefix`, as a crash would. */
   dropClients(prefix: string): number;
+  /** Refuses connections of clients whose id starts with `prefix` (undefined: refuse none). */
+  refuse(prefix: string | undefined): void;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,9 @@ export async function startFleetBroker(): Promise<FleetBroker> {
     clients: Record<string, { conn: { destroy(): void } }>;
   };
   const clients = () => Object.entries(byId);
+  let refused: string | undefined;
+  aedes.authenticate = (client, _user, _password, done) =>
+    done(null, refused === undefined || !client.id.startsWith(refused));
   return {
     url: `mqtt://127.0.0.1:${port}`,
     clientIds: () => clients().map(([id]) => id),
@@ -100,6 +105,9 @@ export async function startFleetBroker(): Promise<FleetBroker> {
       const hit = clients().filter(([id]) => id.startsWith(prefix));
       for (const [, client] of hit) client.conn.destroy();
       return hit.length;
+    },
+    refuse(prefix) {
+      refused = prefix;
     },
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

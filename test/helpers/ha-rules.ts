@@ -1,10 +1,8 @@
 // Home Assistant's side of MQTT discovery, for tests: the rules a discovery message must meet to
 // be accepted (from PROTOCOLS.md and Home Assistant core: mqtt/discovery.py, mqtt/schemas.py,
 // mqtt/sensor.py, the binary_sensor/sensor/event device classes), what each entity would show for
-// a state payload (the value templates the bridge uses, evaluated by small JS equivalents), and a
-// simulated Home Assistant that follows a recording: entities by default_entity_id, their states
-// and state changes, as automations see them.
-import type { Recorded } from "./recorder.js";
+// a state payload (the value templates the bridge uses, evaluated by small JS equivalents). The
+// simulated Home Assistant that follows a recording is in ha-view.ts.
 
 /** Home Assistant's discovery topic regex (after `<prefix>/`), mqtt/discovery.py TOPIC_MATCHER. */
 export const HA_DISCOVERY_TOPIC =
@@ -404,8 +402,20 @@ function pyTruthy(value: Json): boolean {
  */
 const TEMPLATE_SHAPES: {
   shape: RegExp;
-  render: (m: string[], v: Record<string, Json>) => string;
+  render: (m: string[], v: Record<string, Json>, payload: string, isJson: boolean) => string;
 }[] = [
+  {
+    // {% if value_json is defined %}...{% else %}None{% endif %}: None for a payload that is not
+    // JSON (the empty payload that clears a retained state), the inner template otherwise.
+    shape: /^\{% if value_json is defined %\}(.*)\{% else %\}None\{% endif %\}$/,
+    render: ([, inner], _v, payload, isJson) =>
+      isJson ? renderValueTemplate(String(inner), payload) : "None",
+  },
+  {
+    // {{ value if value else '{}' }}: the payload, or an empty object for an empty payload
+    shape: /^\{\{ value if value else '\{\}' \}\}$/,
+    render: (_m, _v, payload) => payload || "{}",
+  },
   {
     // {{ 'ON' if value_json.running else 'OFF' }}
     shape: /^\{\{ '(\w+)' if value_json\.(\w+) else '(\w+)' \}\}$/,
@@ -439,12 +449,29 @@ const TEMPLATE_SHAPES: {
   },
 ];
 
-/** Renders one of the bridge's value templates against a JSON state payload. */
+/** A payload as Home Assistant's templates see it: `value_json` only when it is JSON. */
+function valueJson(payload: string): Record<string, Json> | undefined {
+  try {
+    return JSON.parse(payload) as Record<string, Json>;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Renders one of the bridge's value templates against a state payload. Where the payload is not
+ * JSON (an empty clear) and the template reads `value_json` unguarded, Home Assistant's template
+ * fails ("'value_json' is undefined") and it logs the error: thrown here.
+ */
 export function renderValueTemplate(template: string, payload: string): string {
-  const value = JSON.parse(payload) as Record<string, Json>;
+  const value = valueJson(payload);
   for (const { shape, render } of TEMPLATE_SHAPES) {
     const m = shape.exec(template);
-    if (m) return render([...m], value);
+    if (!m) continue;
+    const guarded = /^\{% if value_json is defined %\}|^\{\{ value /.test(template);
+    if (value === undefined && !guarded)
+      throw new Error(`'value_json' is undefined rendering ${template} for payload '${payload}'`);
+    return render([...m], value ?? {}, payload, value !== undefined);
   }
   throw new Error(`value_template of an unknown shape: ${template}`);
 }
@@ -479,7 +506,13 @@ export function renderState(entity: HaEntity, payload: string, eventTime = ""): 
   const value = typeof template === "string" ? renderValueTemplate(template, payload) : payload;
   let attributes: Record<string, Json> = {};
   if (config.json_attributes_topic === config.state_topic) {
-    attributes = JSON.parse(payload) as Record<string, Json>;
+    // mqtt/mixins.py MqttAttributesMixin: the attributes template, then json_loads or a warning.
+    const attrTemplate = config.json_attributes_template;
+    const text =
+      typeof attrTemplate === "string" ? renderValueTemplate(attrTemplate, payload) : payload;
+    const parsed = valueJson(text);
+    if (parsed === undefined) throw new Error(`Erroneous JSON: '${text}'`);
+    attributes = parsed;
   }
   if (platform === "binary_sensor") {
     const on = String(config.payload_on ?? "ON");
@@ -506,140 +539,5 @@ export function renderState(entity: HaEntity, payload: string, eventTime = ""): 
   return { state: value, attributes };
 }
 
-// --- a simulated Home Assistant -----------------------------------------------------------------
-
-export interface StateChange {
-  entityId: string;
-  from: string;
-  to: string;
-  attributes: Record<string, Json>;
-  /** Index of the message that caused it in the fed sequence. */
-  index: number;
-}
-
-/** MQTT topic filter matching (`+` one level, `#` the rest). */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
-
-/**
- * Follows an MQTT recording as Home Assistant would: discovery sets up and removes entities
- * (keyed by unique id, named by default_entity_id); a newly set-up entity reads the retained
- * state of its topic; every state message updates the entities subscribed to its topic.
- */
-export class HaView {
-  readonly #prefix: string;
-  readonly #entities = new Map<string, HaEntity>();
-  readonly #states = new Map<string, RenderedState>();
-  readonly #lastPayload = new Map<string, string>();
-  readonly changes: StateChange[] = [];
-  /** Every problem Home Assistant would log (bad discovery, unrenderable states). */
-  readonly problems: string[] = [];
-  #index = 0;
-  #eventClock = Date.parse("2030-01-01T00:00:00Z");
-
-  constructor(prefix = "homeassistant") {
-    this.#prefix = prefix;
-  }
-
-  static from(messages: readonly Recorded[], prefix = "homeassistant"): HaView {
-    const view = new HaView(prefix);
-    for (const m of messages) view.feed(m.topic, m.payload);
-    return view;
-  }
-
-  /** Entities by entity id (default_entity_id). */
-  get entities(): ReadonlyMap<string, HaEntity> {
-    const out = new Map<string, HaEntity>();
-    for (const e of this.#entities.values()) out.set(String(e.config.default_entity_id), e);
-    return out;
-  }
-
-  entity(entityId: string): HaEntity | undefined {
-    return this.entities.get(entityId);
-  }
-
-  state(entityId: string): string {
-    const e = this.entity(entityId);
-    if (!e) return "absent";
-    return this.#states.get(String(e.config.unique_id))?.state ?? "unknown";
-  }
-
-  attributes(entityId: string): Record<string, Json> {
-    const e = this.entity(entityId);
-    return (e && this.#states.get(String(e.config.unique_id))?.attributes) ?? {};
-  }
-
-  changesOf(entityId: string): StateChange[] {
-    return this.changes.filter((c) => c.entityId === entityId);
-  }
-
-  feed(topic: string, payload: string): void {
-    const index = this.#index++;
-    if (topic.startsWith(`${this.#prefix}/`) && topic.endsWith("/config")) {
-      this.#discovery(topic, payload, index);
-      return;
-    }
-    this.#lastPayload.set(topic, payload);
-    for (const e of this.#entities.values()) {
-      if (e.config.state_topic === topic) this.#update(e, payload, index);
-    }
-  }
-
-  #discovery(topic: string, text: string, index: number): void {
-    const owned = [...this.#entities.values()].filter((e) => e.topic === topic);
-    if (text === "") {
-      for (const e of owned) this.#remove(e);
-      return;
-    }
-    this.problems.push(...discoveryProblems(this.#prefix, topic, text));
-    const parsed = parseDiscovery(this.#prefix, topic, JSON.parse(text) as Record<string, unknown>);
-    for (const r of parsed.removed) {
-      for (const e of owned) if (e.key === r.key) this.#remove(e);
-    }
-    for (const e of parsed.entities) {
-      const id = String(e.config.unique_id);
-      const before = this.#entities.get(id);
-      if (before && before.topic !== topic) {
-        this.problems.push(`${topic}: unique_id ${id} already belongs to ${before.topic}`);
-        continue;
-      }
-      this.#entities.set(id, e);
-      const retained = this.#lastPayload.get(String(e.config.state_topic));
-      // Only state topics are retained; an event entity never sees a past event.
-      if (!before && retained && e.platform !== "event") this.#update(e, retained, index);
-    }
-  }
-
-  #remove(e: HaEntity): void {
-    const id = String(e.config.unique_id);
-    this.#entities.delete(id);
-    this.#states.delete(id);
-  }
-
-  #update(e: HaEntity, payload: string, index: number): void {
-    if (payload === "") return;
-    const id = String(e.config.unique_id);
-    const entityId = String(e.config.default_entity_id);
-    if (e.platform === "event") this.#eventClock += 1000;
-    const when = e.platform === "event" ? new Date(this.#eventClock).toISOString() : "";
-    let next: RenderedState;
-    try {
-      next = renderState(e, payload, when);
-    } catch (err: unknown) {
-      this.problems.push(`${entityId}: ${(err as Error).message}`);
-      return;
-    }
-    const from = this.#states.get(id)?.state ?? "unknown";
-    this.#states.set(id, next);
-    if (from !== next.state)
-      this.changes.push({ entityId, from, to: next.state, attributes: next.attributes, index });
-  }
-}
+// The simulated Home Assistant lives in ha-view.ts; re-exported for existing imports.
+export { type HaDevice, HaView, type StateChange, topicMatches } from "./ha-view.js";

@@ -19,6 +19,7 @@ import {
   waitOnline,
   waitUntil,
 } from "../helpers/fleet.js";
+import { HaView } from "../helpers/ha-rules.js";
 
 /** Safe in topics and Home Assistant ids; no `__`, which joins host and container ids. */
 const HOST_ID = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?=[A-Za-z0-9-]))*$/;
@@ -162,7 +163,36 @@ describe("environments coming and going", () => {
     expect([...retained.keys()].filter((k) => k.includes("local"))).toEqual([]);
     expect(retained.get("docker/edge/availability")).toBe("online");
     expect(retained.get("docker/edge/containers/sensor/state")).toContain('"running":true');
+    expect(HaView.from(rec.messages).problems).toEqual([]);
   });
+
+  it("clears a removed environment's entities once a broker that was down is back", async () => {
+    const { fleet: f, portainer } = await startWithPortainer({
+      envs: [await envWith(1, "local", 1, "web"), await envWith(2, "other", 1, "db")],
+      env: { PORTAINER_REFRESH_SECONDS: "0.2" },
+    });
+    const rec = f.recorder;
+    await waitOnline(f, ["local", "other"]);
+    await rec.waitForState("docker/local/containers/web/state", { running: true });
+    // The broker is unreachable for local's connection while its environment goes away.
+    f.broker.refuse("docker-mqtt-bridge_local_");
+    f.broker.dropClients("docker-mqtt-bridge_local_");
+    portainer.removeEnvironment(1);
+    await waitUntil("local no longer followed", () => !hostIds(f).includes("local"));
+    // Longer than a retiring runtime waits for its messages to drain (5 s).
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    f.broker.refuse(undefined);
+    const cleared = ["homeassistant/device/dmb_local__web/config", "docker/local/availability"];
+    await rec.waitFor("local's topics cleared", () => cleared.every((t) => rec.last(t) === ""));
+    await waitUntil("local's MQTT connection closed", () =>
+      f.broker.clientIds().every((id) => !id.startsWith("docker-mqtt-bridge_local_")),
+    );
+    const retained = await retainedView(f.broker.url, "#");
+    expect([...retained.keys()].filter((k) => k.includes("local"))).toEqual([]);
+    expect(retained.get("docker/other/availability")).toBe("online");
+    // Cleared in an order Home Assistant takes without a warning.
+    expect(HaView.from(rec.messages).problems).toEqual([]);
+  }, 20_000);
 
   it("follows only the selected environments, by id and by name=host-id", async () => {
     const envs: FakeEnvironment[] = [

@@ -277,4 +277,25 @@ describe("Home Assistant deleting a device", () => {
     await rec.waitFor("web announced again", () => !!rec.last(device(k, "web")));
     await rec.waitForState(topics.containerState("web"), { running: true });
   });
+
+  it("is not confused with the bridge's own clear echoing back after a quick re-announce", async () => {
+    const k = await kit({ env: { REMOVAL_GRACE_SECONDS: "0.3" } });
+    const { engine, recorder: rec, logs } = k;
+    await engine.waitForEventStream();
+    engine.run({ name: "web" });
+    await rec.waitFor("web's device", () => !!rec.last(device(k, "web")));
+    // Renamed away and back at once: web's device is cleared, then announced again.
+    engine.rename("web", "tmp");
+    engine.rename("tmp", "web");
+    await rec.waitFor("web announced again", () => {
+      const on = rec.on(device(k, "web")).map((m) => m.payload);
+      return on.includes("") && on.at(-1) !== "";
+    });
+    expect(await k.service.publisher.drain(2000)).toBe(true);
+    expect(logs.find(/deleted/)).toEqual([]);
+    // Still the bridge's: removing the container clears its device.
+    engine.remove("web");
+    await rec.waitFor("web's device cleared", () => rec.last(device(k, "web")) === "");
+    expect((await retainedOfHost(k.broker)).has(device(k, "web"))).toBe(false);
+  });
 });
