@@ -217,6 +217,7 @@ async function startPipeline(
     if (!runtime) throw new Error("no engine is followed yet");
     return runtime;
   };
+  let stopping: Promise<void> | undefined;
   return {
     get engines() {
       return engines();
@@ -237,12 +238,16 @@ async function startPipeline(
       return first().engine;
     },
     brokerUrl,
-    async stop() {
-      clearInterval(summary);
-      await supervisor?.stop();
-      await Promise.all(fixed.map((r) => r.stop()));
-      await portainer?.close();
-      await embedded?.close();
+    // Idempotent: a signal handler and a finally block may both call it.
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(summary);
+        await supervisor?.stop();
+        await Promise.all(fixed.map((r) => r.stop()));
+        await portainer?.close();
+        await embedded?.close();
+      })();
+      return stopping;
     },
   };
 }
@@ -276,13 +281,14 @@ export async function startService(
     throw err;
   }
   const pipeline = service;
+  let stopping: Promise<void> | undefined;
   return {
     ...pipeline,
     http,
     metrics,
-    async stop() {
-      await pipeline.stop();
-      await http.close();
+    stop() {
+      stopping ??= pipeline.stop().then(() => http.close());
+      return stopping;
     },
   };
 }
