@@ -5,7 +5,12 @@ import { hash } from "node:crypto";
 import type { Logger } from "pino";
 import { type BridgeError, DockerError, describeError } from "../errors.js";
 import type { ContainerRecord } from "../state/model.js";
-import { recordFromInspect, recordFromSummary } from "../state/reducer.js";
+import {
+  isKnownStatus,
+  recordFromInspect,
+  recordFromSummary,
+  reportUnknownStatus,
+} from "../state/records.js";
 import type { DockerApi } from "./client.js";
 import { type EngineEvent, parseEventLine, sinceParam } from "./events.js";
 import { LineSplitter } from "./line-splitter.js";
@@ -454,6 +459,7 @@ export async function takeSnapshot(
   const signal = options.signal ?? new AbortController().signal;
   const list = await api.listContainers(signal);
   const records: (ContainerRecord | null)[] = new Array(list.length).fill(null);
+  const unknownStatuses = new Set<string>();
   let next = 0;
   const worker = async () => {
     while (next < list.length) {
@@ -463,6 +469,7 @@ export async function takeSnapshot(
       try {
         const inspect = await api.inspectContainer(summary.Id, signal);
         // null: it vanished between list and inspect; its destroy event will follow.
+        if (inspect) reportUnknownStatus(inspect, unknownStatuses, options.log);
         records[i] = inspect ? recordFromInspect(inspect) : null;
       } catch (err: unknown) {
         if (signal.aborted) throw err;
@@ -470,6 +477,13 @@ export async function takeSnapshot(
           { container: summary.Id.slice(0, 12), err: describeError(err) },
           "inspect failed; using the list entry",
         );
+        if (!isKnownStatus(summary.State) && !unknownStatuses.has(summary.State)) {
+          unknownStatuses.add(summary.State);
+          options.log?.error(
+            { container: summary.Id.slice(0, 12), status: summary.State, text: summary.Status },
+            "the engine listed a container status this bridge does not know; read from its status text",
+          );
+        }
         records[i] = recordFromSummary(summary);
       }
     }

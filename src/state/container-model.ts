@@ -12,7 +12,7 @@ import type { EngineEvent } from "../docker/events.js";
 import type { ContainerInspect } from "../docker/schemas.js";
 import { describeError } from "../errors.js";
 import type { ContainerRecord } from "./model.js";
-import { recordFromInspect } from "./records.js";
+import { recordFromInspect, reportUnknownStatus } from "./records.js";
 import {
   applyEvent,
   applyInspect,
@@ -54,6 +54,8 @@ export class ContainerModel {
   /** Ids whose state is not published until the engine answers. */
   readonly #awaiting = new Set<string>();
   #stopped = false;
+  /** Engine statuses already reported as unknown. */
+  readonly #unknownStatuses = new Set<string>();
 
   constructor(deps: ContainerModelDeps) {
     this.#d = deps;
@@ -167,6 +169,7 @@ export class ContainerModel {
       }
       return;
     }
+    reportUnknownStatus(inspect, this.#unknownStatuses, this.#d.log);
     const truth = recordFromInspect(inspect);
     if (!truth) {
       // Named as Compose names a container it is replacing: the rename event follows.

@@ -28,6 +28,24 @@ export function isKnownStatus(value: string): value is ContainerStatus {
   return (containerStatuses as readonly string[]).includes(value);
 }
 
+/**
+ * Logs, once per value and per `seen` set, an engine status this bridge does not know: the record
+ * then takes its status from the answer's state flags (see inspectStatus), which is a guess to fix.
+ */
+export function reportUnknownStatus(
+  inspect: ContainerInspect,
+  seen: Set<string>,
+  log: { error(fields: object, msg: string): void } | undefined,
+): void {
+  const status = inspect.State.Status;
+  if (isKnownStatus(status) || seen.has(status)) return;
+  seen.add(status);
+  log?.error(
+    { container: inspect.Name.replace(/^\//, ""), status, read: inspectStatus(inspect.State) },
+    "the engine reported a container status this bridge does not know; read from its state flags",
+  );
+}
+
 /** An engine time (RFC 3339 with nanoseconds), or null for Go's zero time. */
 function dockerTime(value: string | undefined): string | null {
   if (!value || value.startsWith("0001-01-01")) return null;

@@ -7,6 +7,7 @@ import {
   containerListSchema,
 } from "../../src/docker/schemas.js";
 import type { ContainerRecord } from "../../src/state/model.js";
+import { reportUnknownStatus } from "../../src/state/records.js";
 import {
   applyEvent,
   applyInspect,
@@ -906,5 +907,41 @@ describe("applyInspect", () => {
     const state = new Map<string, ContainerRecord>();
     commitChanges(state, applyInspect(state, healthy).changes);
     expect(applyInspect(state, healthy)).toEqual({ changes: [] });
+  });
+});
+
+describe("a status this bridge does not know (another engine's)", () => {
+  const healthy = inspectFixture("probe-healthy");
+  const withState = (state: Partial<ContainerInspect["State"]>): ContainerInspect => ({
+    ...healthy,
+    State: { ...healthy.State, ...state },
+  });
+
+  it("is read from the answer's state flags, never assumed exited", () => {
+    const read = (state: Partial<ContainerInspect["State"]>) =>
+      recordFromInspect(withState({ Status: "stopping", ...state }))?.status;
+    expect(read({ Running: true, Paused: false, Restarting: false })).toBe("running");
+    expect(read({ Running: true, Paused: true })).toBe("paused");
+    expect(read({ Running: true, Restarting: true })).toBe("restarting");
+    expect(read({ Running: false, Dead: true })).toBe("dead");
+    expect(read({ Running: false, StartedAt: "0001-01-01T00:00:00Z" })).toBe("created");
+    expect(read({ Running: false, StartedAt: "2026-11-26T05:55:15.019244867Z" })).toBe("exited");
+  });
+
+  it("is logged as an error once per value, naming the container and what was read", () => {
+    const lines: { fields: Record<string, unknown>; msg: string }[] = [];
+    const log = {
+      error: (fields: object, msg: string) => lines.push({ fields: { ...fields }, msg }),
+    };
+    const seen = new Set<string>();
+    reportUnknownStatus(withState({ Status: "stopping", Running: true }), seen, log);
+    reportUnknownStatus(withState({ Status: "stopping", Running: false }), seen, log);
+    reportUnknownStatus(withState({ Status: "running", Running: true }), seen, log);
+    expect(lines).toEqual([
+      {
+        fields: { container: "probe-healthy", status: "stopping", read: "running" },
+        msg: "the engine reported a container status this bridge does not know; read from its state flags",
+      },
+    ]);
   });
 });
