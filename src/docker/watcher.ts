@@ -106,6 +106,8 @@ export class EngineWatcher {
   #connected = false;
   /** The engine answered in this session (the sink was told so). */
   #reached = false;
+  /** False after a session whose snapshot failed, until one succeeds. */
+  #snapshotsWork = true;
   readonly stats: WatcherStats = { eventsReceived: 0, eventsInvalid: 0, reconnects: 0 };
 
   constructor(options: WatcherOptions) {
@@ -181,6 +183,11 @@ export class EngineWatcher {
     }
   }
 
+  #announceReached(info: EngineInfo, apiVersion: string): void {
+    this.#reached = true;
+    this.#o.sink.connected(info, apiVersion);
+  }
+
   /** One connection: negotiate, stream, snapshot, then follow until the stream ends or fails. */
   async #session(onEstablished: () => void): Promise<void> {
     const { api, sink } = this.#o;
@@ -189,8 +196,10 @@ export class EngineWatcher {
     const info = await api.info(signal);
     // The engine answers: say so now, not after the snapshot, which may take seconds over a slow
     // link (availability follows whether the engine is reachable, not how long a reconcile takes).
-    this.#reached = true;
-    sink.connected(info, apiVersion);
+    // After a session whose snapshot failed, only once a snapshot succeeds: an engine that answers
+    // /info but not the list would otherwise flap online and offline at every retry.
+    const early = this.#snapshotsWork;
+    if (early) this.#announceReached(info, apiVersion);
     // A reconnect, whether or not an event had been seen before the loss.
     const resumed = this.#firstSince !== undefined;
     // Resume after the last event seen; on a first connection, from the engine's own clock before
@@ -226,7 +235,12 @@ export class EngineWatcher {
     const watchdog = this.#watchdog(() => lastData, deliver);
 
     try {
-      const snapshot = await this.#snapshot(signal);
+      const snapshot = await this.#snapshot(signal).catch((err: unknown) => {
+        this.#snapshotsWork = false;
+        throw err;
+      });
+      this.#snapshotsWork = true;
+      if (!early) this.#announceReached(info, apiVersion);
       this.#connected = true;
       // The backoff starts over only once the stream itself has opened, so an /events that keeps
       // failing (a proxy refusing it) is not retried, with a full snapshot, every half second.
@@ -406,8 +420,11 @@ export class EngineWatcher {
    * events are delivered here, in order, and true is returned so the stream is replaced.
    */
   async #catchUp(deliver: (event: EngineEvent) => void): Promise<boolean> {
+    // Before any event was seen, from where the first stream began: a quiet engine's half-open
+    // stream must be noticed too.
     const last = this.#lastTimeNano;
-    if (last === undefined) return false;
+    const since = last !== undefined ? sinceParam(last) : this.#firstSince;
+    if (since === undefined) return false;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), 2000);
     // Stopping the watcher (or the session) ends the query at once.
@@ -420,7 +437,7 @@ export class EngineWatcher {
       // data back (Portainer) hands it over whole.
       const now = engineClock((await this.#o.api.info(abort.signal)).SystemTime);
       const body = await this.#o.api.events({
-        since: sinceParam(last),
+        since,
         ...(now ? { until: now } : {}),
         signal: abort.signal,
         filters: this.#o.filters ?? {},

@@ -273,15 +273,26 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
     options: { maxQueued?: number } = {},
   ): AsyncIterableIterator<DockerEvent> {
     const maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED);
-    const queue: DockerEvent[] = [];
+    /** Events not read yet from `head` on; slots before it are read or dropped (and emptied). */
+    const queue: (DockerEvent | undefined)[] = [];
     let head = 0;
-    /** Set while the queue is full; a report goes out once per overflow. */
+    /** Set from an overflow until the consumer has caught up: one report per overflow. */
     let overflowing = false;
     let wake: (() => void) | undefined;
     let done = false;
+    // Read positions move forward; the array is cut down once half of it has been read (or
+    // dropped), so neither end costs O(n) per event and memory stays bounded by maxQueued.
+    const compact = () => {
+      if (head > 1024 && head * 2 > queue.length) {
+        queue.splice(0, head);
+        head = 0;
+      }
+    };
     const unsubscribe = this.subscribe(predicate, (event) => {
       if (queue.length - head >= maxQueued) {
+        queue[head] = undefined;
         head++;
+        compact();
         if (!overflowing) this.#reportDropped(maxQueued);
         overflowing = true;
       }
@@ -303,15 +314,12 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
           });
           wake = undefined;
         }
-        overflowing = false;
         const value = queue[head];
         if (value === undefined) return { done: true, value: undefined };
+        queue[head] = undefined;
         head++;
-        // Compact now and then rather than shift() every time (O(n) per event on a long queue).
-        if (head > 1024 && head * 2 > queue.length) {
-          queue.splice(0, head);
-          head = 0;
-        }
+        compact();
+        if (head === queue.length) overflowing = false;
         return { done: false, value };
       },
       return: async () => {

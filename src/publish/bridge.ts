@@ -266,11 +266,11 @@ export class Bridge implements WatcherSink {
 
   /** An event of a container that is not mirrored (filtered out or opted out) stays unpublished. */
   #isHidden(event: EngineEvent): boolean {
-    const phase = this.#phases.get(event.name);
-    if (phase !== undefined && isPublished(phase)) return false;
+    // The container the model holds decides; one it does not hold (first heard of, or a new one
+    // replacing a published container, which may itself be opted out) by the labels its event
+    // carries.
     const known = this.#model.records.get(event.name);
     if (known && known.id === event.actorId) return !this.#mirror(known);
-    // First heard of in this event: its attributes carry its labels, enough to decide.
     return event.name !== "" && !this.#mirror(recordFromEvent(event));
   }
 

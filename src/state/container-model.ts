@@ -84,26 +84,33 @@ export class ContainerModel {
   applySnapshot(records: readonly ContainerRecord[]): void {
     const fresh = records.filter((r) => !this.#gone.has(r.id));
     const seq = ++this.#seq;
+    // Held records the snapshot settles: shown even where the snapshot equals what was held.
+    const settled: string[] = [];
     for (const record of fresh) {
       this.#lastSaid.set(record.id, seq);
-      this.#awaiting.delete(record.id);
+      if (this.#awaiting.delete(record.id)) settled.push(record.id);
     }
-    this.#commit(applySnapshot(this.#records, fresh).changes);
+    this.#commit(applySnapshot(this.#records, fresh).changes, settled);
   }
 
   applyEvent(event: EngineEvent): void {
     if (event.type !== "container") return;
     const id = event.actorId;
     if (this.#gone.has(id)) return;
-    if (changesState(event)) this.#lastSaid.set(id, ++this.#seq);
     const reduction = applyEvent(this.#records, event);
     const ask = reduction.inspect;
+    // Any event that asks the engine says something of the state, as do the state actions: an
+    // answer already on its way is older than it.
+    if (ask || changesState(event)) this.#lastSaid.set(id, ++this.#seq);
     if (ask?.need === "hold") this.#awaiting.add(id);
     this.#commit(reduction.changes);
+    // A destroy is final even for a container the model no longer holds under that name (Compose
+    // destroys the one it replaced under its temporary name).
+    if (event.action === "destroy") this.#bury(id);
     if (ask) this.#ask(id);
   }
 
-  #commit(changes: readonly Change[], settle?: string): void {
+  #commit(changes: readonly Change[], settle: readonly string[] = []): void {
     commitChanges(this.#records, changes);
     const out: ModelChange[] = [];
     for (const change of changes) {
@@ -116,8 +123,9 @@ export class ContainerModel {
       out.push(change);
     }
     // A settled container whose answer changed nothing still has its held state to show.
-    if (settle !== undefined && !out.some((c) => c.kind === "upsert" && c.record.id === settle)) {
-      const record = this.#byId(settle);
+    for (const id of settle) {
+      if (out.some((c) => c.kind === "upsert" && c.record.id === id)) continue;
+      const record = this.#byId(id);
       if (record) out.push({ kind: "upsert", record, settled: true });
     }
     if (out.length > 0) this.#d.onChanges?.(out);
@@ -180,13 +188,14 @@ export class ContainerModel {
     // Older than an event applied since; or, when only a refinement was asked for, ahead of
     // events still on their way (a status the stream has not reached yet).
     const behind = truth.name !== record.name || (this.#lastSaid.get(id) ?? 0) > askedAt;
-    const ahead = !awaited && truth.status !== record.status;
+    // No event announces `restarting` (a restart policy's back-off): it is never ahead of them.
+    const ahead = !awaited && truth.status !== record.status && truth.status !== "restarting";
     if (!behind && !ahead) {
       this.#asking.delete(id);
       this.#awaiting.delete(id);
       this.#commit(
         applyInspect(this.#records, inspect, { fresh: true }).changes,
-        awaited ? id : undefined,
+        awaited ? [id] : [],
       );
       return;
     }
@@ -216,6 +225,6 @@ export class ContainerModel {
   /** Stops waiting for the engine: what the events said is shown. */
   #settle(id: string): void {
     this.#asking.delete(id);
-    if (this.#awaiting.delete(id)) this.#commit([], id);
+    if (this.#awaiting.delete(id)) this.#commit([], [id]);
   }
 }

@@ -227,8 +227,12 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
     case "stop":
       // Usually after a die that said it all; but a stop during a restart policy's back-off is the
       // only event the engine sends (restarting -> exited), and then only the engine can say.
-      need ??= record.status === "restarting" ? "hold" : undefined;
-      if (!need) return NOTHING;
+      need ??= record.status === "restarting" ? "hold" : dieNeed(record);
+      if (need === "refine") return NOTHING;
+      break;
+    case "update":
+      // `docker update` may change the restart policy, which decides what a die means.
+      need ??= "refine";
       break;
     case "pause":
       // The engine changes health while a container is paused without an event of its own.

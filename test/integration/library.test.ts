@@ -305,6 +305,15 @@ describe("subscriptions", () => {
     }
     expect(got).toEqual(["create qc", "create qd", "create qe"]);
     expect(errors).toEqual(["EVENTS_DROPPED"]);
+    // Caught up: the next overflow is reported again, once however far behind it falls.
+    for (const name of ["qf", "qg", "qh", "qi", "qj", "qk"]) s.engine.createContainer({ name });
+    await sentinel(s, "overflowed-again");
+    const next = await within(1_000, "next()", slow.next());
+    expect(next.done ? undefined : next.value.name).toBe("qi");
+    s.engine.createContainer({ name: "ql" });
+    s.engine.createContainer({ name: "qm" });
+    await sentinel(s, "still-behind");
+    expect(errors).toEqual(["EVENTS_DROPPED", "EVENTS_DROPPED"]);
     await slow.return?.();
   });
 

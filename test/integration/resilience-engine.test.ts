@@ -66,6 +66,46 @@ describe("event stream faults", () => {
     expect(x.service.watcher.stats.reconnects).toBe(1);
   });
 
+  it("notices a silent stream before any event was ever seen (a quiet engine) and catches up", async () => {
+    const x = use(
+      await startHarness({
+        service: { watchdogMs: 200 },
+        before: (engine) => engine.seed([{ name: "svc", state: "running" }]),
+      }),
+    );
+    const { recorder: rec, topics, engine } = x;
+    await rec.waitForState(topics.containerState("svc"), { running: true });
+    await engine.waitForEventStream({ count: 1 });
+    // Not one event so far: the stream goes silent (half-open), and the engine has news.
+    engine.stall();
+    engine.die("svc", 3);
+    engine.resume({ drop: true });
+    await rec.waitForState(topics.containerState("svc"), { status: "exited", exit_code: 3 });
+  });
+
+  it("does not flap availability while the engine answers /info but its container list fails", async () => {
+    const x = use(await startHarness());
+    const { recorder: rec, topics, engine } = x;
+    await runAndWait(x, "svc");
+    const from = rec.on(topics.availability()).length;
+    const { stats } = x.service.watcher;
+    const reconnects = stats.reconnects;
+    engine.failNext("/containers/json", 500, 4);
+    await engine.cutStreams();
+    await waitUntil(
+      "following again",
+      () => stats.reconnects > reconnects && x.service.watcher.connected,
+      15_000,
+    );
+    await rec.waitForState(topics.containerState("svc"), { running: true });
+    const after = rec
+      .on(topics.availability())
+      .slice(from)
+      .map((m) => m.payload);
+    // Offline once while no snapshot can be taken, online once it can: never back and forth.
+    expect(after.join(",")).toMatch(/^(offline,online)?$/);
+  });
+
   it("keeps a quiet, healthy stream (the replay query finds nothing, and ends by itself) and stops promptly", async () => {
     const x = use(await startHarness({ service: { watchdogMs: 200 } }));
     const { engine, service } = x;

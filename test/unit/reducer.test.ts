@@ -187,11 +187,14 @@ describe("replaying events-all.raw.jsonl from an empty model", () => {
       "50 unpause probe-healthy hold",
       // Its restart policy never came from an answer (no captured inspect): restarting or exited?
       "60 die probe-sleeper hold",
+      // A stop ends a restart back-off without a die: with the policy unknown, ask.
+      "63 stop probe-sleeper hold",
       "66 start probe-sleeper refine",
       "67 restart probe-sleeper refine",
       "70 die probe-renamed hold",
       "75 start probe-renamed refine",
       "84 die probe-renamed hold",
+      "87 stop probe-renamed hold",
       "92 die probe-healthy refine",
       "93 die probe-unhealthy refine",
     ]);
@@ -283,7 +286,11 @@ describe("replaying events-all.raw.jsonl from an empty model", () => {
       exit_code: 137,
       finished_at: "2026-11-26T05:55:20.934002493Z",
     });
-    expect(stepAt(steps, 63).reduction).toEqual({ changes: [] });
+    // Its restart policy is unknown (no captured inspect): a stop may end a back-off, ask.
+    expect(stepAt(steps, 63).reduction).toEqual({
+      changes: [],
+      inspect: { id: IDS.sleeper, name: "probe-sleeper", need: "hold" },
+    });
     expect(recordAt(steps, 67, "probe-sleeper")).toMatchObject({
       status: "running",
       running: true,
@@ -516,8 +523,10 @@ describe("starting from a snapshot built from the captured list and inspects", (
       "50 probe-healthy",
       // The sleeper came from a list entry alone (no captured inspect): its policy is unknown.
       "60 probe-sleeper",
+      "63 probe-sleeper",
       "70 probe-renamed",
       "84 probe-renamed",
+      "87 probe-renamed",
       "98 probe-created",
     ]);
     expect(recordAt(steps, 49, "probe-healthy")).toMatchObject({
