@@ -7,9 +7,9 @@ import { DockerClient, type EngineEndpoint, endpointFromDockerHost } from "../do
 import type { EngineEvent } from "../docker/events.js";
 import { PortainerClient } from "../docker/portainer.js";
 import type { EngineInfo } from "../docker/schemas.js";
+import { takeSnapshot } from "../docker/snapshot.js";
 import {
   EngineWatcher,
-  takeSnapshot,
   type WatcherSink,
   type WatcherStats,
   type WatcherStatus,

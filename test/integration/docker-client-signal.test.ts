@@ -4,7 +4,7 @@
 import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { DockerClient, endpointFromDockerHost } from "../../src/docker/client.js";
-import { takeSnapshot } from "../../src/docker/watcher.js";
+import { takeSnapshot } from "../../src/docker/snapshot.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 
 let engine: FakeEngine | undefined;
