@@ -46,7 +46,10 @@ export abstract class FakeEngineModel extends FakeEngineCore {
   /** `docker create`: one `create` event. */
   createContainer(spec: CreateOptions): string {
     const name = spec.name.replace(/^\//, "");
-    if (this.container(name)) throw new Error(`fake engine: name "${name}" is already in use`);
+    // By name alone, as the engine checks it: a short name may also be a prefix of another's id.
+    if ([...this.containers.values()].some((c) => c.name === name)) {
+      throw new Error(`fake engine: name "${name}" is already in use`);
+    }
     const c = newContainer({ ...spec, state: spec.state ?? "created" }, this.clock.now());
     this.addContainer(c);
     this.emitFor(c, "create");
@@ -180,7 +183,9 @@ export abstract class FakeEngineModel extends FakeEngineCore {
   rename(name: string, newName: string): void {
     const c = this.findContainer(name);
     const next = newName.replace(/^\//, "");
-    if (this.container(next)) throw new Error(`fake engine: name "${next}" is already in use`);
+    if ([...this.containers.values()].some((o) => o.name === next)) {
+      throw new Error(`fake engine: name "${next}" is already in use`);
+    }
     const oldName = `/${c.name}`;
     c.name = next;
     this.emitFor(c, "rename", { oldName });

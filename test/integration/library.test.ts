@@ -200,6 +200,7 @@ describe("input that is not a known event", () => {
 describe("subscriptions", () => {
   it("on(type, fn, action) gets only matching events, until it unsubscribes; subscribe(predicate) and latest(type) too", async () => {
     const s = await start();
+    // Names that are not hex: the fake engine also finds containers by id prefix.
     const dies: string[] = [];
     const health: string[] = [];
     const networks: string[] = [];
@@ -213,18 +214,18 @@ describe("subscriptions", () => {
     s.docker.on("container", (e) => health.push(`${e.name} ${e.detail}`), "health_status");
     const stopNetworks = s.docker.on("network", (e) => networks.push(e.action));
     s.docker.subscribe(
-      (e) => e.name === "b",
+      (e) => e.name === "qb",
       (e) => aboutB.push(e.action),
     );
     expect(s.docker.latest("container")).toBeUndefined();
 
-    s.engine.run({ name: "a" });
-    s.engine.run({ name: "b", healthcheck: true });
-    s.engine.setHealth("b", "healthy", { probe: true });
-    s.engine.die("a", 3);
+    s.engine.run({ name: "qa" });
+    s.engine.run({ name: "qb", healthcheck: true });
+    s.engine.setHealth("qb", "healthy", { probe: true });
+    s.engine.die("qa", 3);
     await sentinel(s, "sentinel-1");
-    expect(dies).toEqual(["a 3"]);
-    expect(health).toEqual(["b healthy"]);
+    expect(dies).toEqual(["qa 3"]);
+    expect(health).toEqual(["qb healthy"]);
     expect(networks).toEqual(["connect", "connect", "disconnect"]);
     expect(aboutB).toEqual([
       "create",
@@ -234,19 +235,19 @@ describe("subscriptions", () => {
       "exec_die",
       "health_status",
     ]);
-    expect(s.docker.latest("container")).toMatchObject({ name: "a", action: "die" });
+    expect(s.docker.latest("container")).toMatchObject({ name: "qa", action: "die" });
     expect(s.docker.latest("network")).toMatchObject({ action: "disconnect" });
     expect(s.docker.latest("daemon")).toMatchObject({ actorId: "sentinel-1", action: "reload" });
     expect(s.docker.latest("volume")).toBeUndefined();
 
     stopDies();
     stopNetworks();
-    s.engine.die("b", 1);
+    s.engine.die("qb", 1);
     await sentinel(s, "sentinel-2");
-    expect(dies).toEqual(["a 3"]);
+    expect(dies).toEqual(["qa 3"]);
     expect(networks).toEqual(["connect", "connect", "disconnect"]);
     expect(aboutB.slice(-1)).toEqual(["die"]);
-    expect(s.docker.latest("container")).toMatchObject({ name: "b", action: "die" });
+    expect(s.docker.latest("container")).toMatchObject({ name: "qb", action: "die" });
     expect(s.docker.latest("network")).toMatchObject({ action: "disconnect" });
     expect(s.docker.latest("daemon")).toMatchObject({ actorId: "sentinel-2" });
   });
