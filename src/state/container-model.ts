@@ -44,6 +44,8 @@ const MAX_STALE_ANSWERS = 8;
 export class ContainerModel {
   readonly #d: ContainerModelDeps;
   readonly #records = new Map<string, ContainerRecord>();
+  /** The name each id has in `#records`: answers come by id. */
+  readonly #names = new Map<string, string>();
   /** Ids the engine destroyed or no longer lists, oldest first. */
   readonly #gone = new Set<string>();
   /** Per id: the sequence number of the last input that told something of its state. */
@@ -115,9 +117,12 @@ export class ContainerModel {
     const out: ModelChange[] = [];
     for (const change of changes) {
       if (change.kind === "upsert") {
+        this.#names.set(change.record.id, change.record.name);
         out.push({ ...change, settled: !this.#awaiting.has(change.record.id) });
         continue;
       }
+      // A rename removes the old name before its upsert sets the new one.
+      if (this.#names.get(change.id) === change.name) this.#names.delete(change.id);
       // Gone for good unless a user renamed it, or Compose did on its way to replacing it.
       if (change.reason === "destroy" || change.reason === "vanished") this.#bury(change.id);
       out.push(change);
@@ -133,6 +138,7 @@ export class ContainerModel {
 
   #bury(id: string): void {
     this.#gone.add(id);
+    this.#names.delete(id);
     this.#lastSaid.delete(id);
     this.#awaiting.delete(id);
     const max = this.#d.tombstones ?? 4096;
@@ -143,8 +149,10 @@ export class ContainerModel {
   }
 
   #byId(id: string): ContainerRecord | undefined {
-    for (const record of this.#records.values()) if (record.id === id) return record;
-    return undefined;
+    const name = this.#names.get(id);
+    const record = name === undefined ? undefined : this.#records.get(name);
+    // A name another container has taken since (a create replacing a record) is not this id's.
+    return record?.id === id ? record : undefined;
   }
 
   #ask(id: string): void {
