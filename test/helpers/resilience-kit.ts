@@ -196,6 +196,34 @@ export async function startCapturedService(
   return { service: started, logs, log, topics };
 }
 
+/**
+ * Starts a bridge in-process at LOG_LEVEL debug (unless `env` sets it) without waiting for it: it
+ * may never finish starting (an engine that never answers). `stop()` aborts or stops it.
+ */
+export function startServiceInBackground(env: Record<string, string>): {
+  logs: LogCapture;
+  service: () => Service | undefined;
+  stop: () => Promise<void>;
+} {
+  const { config } = loadConfig({ argv: [], env: { LOG_LEVEL: "debug", ...env } });
+  const logs = new LogCapture();
+  const abort = new AbortController();
+  let service: Service | undefined;
+  const starting = startService(config, createLogger(config.log.level, logs), {
+    signal: abort.signal,
+    reconnectBaseMs: 50,
+  }).then((s) => {
+    service = s;
+  });
+  starting.catch(() => undefined);
+  const stop = async () => {
+    abort.abort();
+    await starting.catch(() => undefined);
+    await service?.stop();
+  };
+  return { logs, service: () => service, stop };
+}
+
 /** harness.ts with captured logs and a hookable, restartable broker. */
 export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const engine = await FakeEngine.start(options.engine ?? {});

@@ -5,11 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCheck } from "../../src/cli/check.js";
-import { loadConfig } from "../../src/config/loader.js";
-import { createLogger } from "../../src/runtime/log.js";
-import { type Service, startService } from "../../src/runtime/service.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
-import { freePort, LogCapture, startHookedBroker } from "../helpers/resilience-kit.js";
+import {
+  freePort,
+  startHookedBroker,
+  startServiceInBackground,
+} from "../helpers/resilience-kit.js";
 
 let cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -29,22 +30,8 @@ async function checkSays(env: Record<string, string>, what: string): Promise<str
 
 /** The `problem` of the run's first warning or error, for the same environment. */
 async function runSays(env: Record<string, string>): Promise<string> {
-  const { config } = loadConfig({ argv: [], env: { LOG_LEVEL: "debug", ...env } });
-  const logs = new LogCapture();
-  const stop = new AbortController();
-  let service: Service | undefined;
-  const starting = startService(config, createLogger(config.log.level, logs), {
-    signal: stop.signal,
-    reconnectBaseMs: 50,
-  }).then((s) => {
-    service = s;
-  });
-  starting.catch(() => undefined);
-  cleanups.push(async () => {
-    stop.abort();
-    await starting.catch(() => undefined);
-    await service?.stop();
-  });
+  const { logs, stop } = startServiceInBackground(env);
+  cleanups.push(stop);
   const told = () => logs.lines.find((l) => l.level >= 40 && typeof l.problem === "string");
   await logs.waitFor("a warning with a problem", () => told() !== undefined, 8000);
   return String(told()?.problem);

@@ -4,17 +4,15 @@ import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/loader.js";
 import { diagnoseEngine } from "../../src/docker/diagnose.js";
 import { DockerError } from "../../src/errors.js";
-import { createLogger } from "../../src/runtime/log.js";
-import { type Service, startService } from "../../src/runtime/service.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import {
   freePort,
-  LogCapture,
+  type LogCapture,
   type LogLine,
   startHookedBroker,
+  startServiceInBackground,
   waitUntil,
 } from "../helpers/resilience-kit.js";
 
@@ -24,28 +22,11 @@ afterEach(async () => {
   cleanups = [];
 });
 
-/** Starts the service in-process; resolves at once, whether or not the engine ever answers. */
-function start(env: Record<string, string>): {
-  logs: LogCapture;
-  service: () => Service | undefined;
-} {
-  const { config } = loadConfig({ argv: [], env: { LOG_LEVEL: "debug", ...env } });
-  const logs = new LogCapture();
-  const stop = new AbortController();
-  let service: Service | undefined;
-  const starting = startService(config, createLogger(config.log.level, logs), {
-    signal: stop.signal,
-    reconnectBaseMs: 50,
-  }).then((s) => {
-    service = s;
-  });
-  starting.catch(() => undefined);
-  cleanups.push(async () => {
-    stop.abort();
-    await starting.catch(() => undefined);
-    await service?.stop();
-  });
-  return { logs, service: () => service };
+/** Starts the service in-process; returns at once, whether or not the engine ever answers. */
+function start(env: Record<string, string>) {
+  const started = startServiceInBackground(env);
+  cleanups.push(started.stop);
+  return started;
 }
 
 async function tempDir(): Promise<string> {

@@ -20,16 +20,9 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function bridgeFor(engine: FakeEngine, url: string, hostId: string): Promise<Service> {
-  const { config } = loadConfig({
-    argv: [],
-    env: {
-      DOCKER_HOST: engine.dockerHost,
-      MQTT_URL: url,
-      DOCKER_HOST_ID: hostId,
-      LOG_LEVEL: "silent",
-    },
-  });
+/** A bridge in-process with quick settle and reconnect times, stopped after the test. */
+async function bridge(env: Record<string, string>): Promise<Service> {
+  const { config } = loadConfig({ argv: [], env: { ...env, LOG_LEVEL: "silent" } });
   const service = await startService(config, createLogger(config.log.level), {
     cleanupSettleMs: 300,
     offlineDelayMs: 100,
@@ -38,6 +31,9 @@ async function bridgeFor(engine: FakeEngine, url: string, hostId: string): Promi
   services.push(service);
   return service;
 }
+
+const bridgeFor = (engine: FakeEngine, url: string, hostId: string) =>
+  bridge({ DOCKER_HOST: engine.dockerHost, MQTT_URL: url, DOCKER_HOST_ID: hostId });
 
 const retained = (url: string) => Recorder.retainedSnapshot(url, "#");
 const ofHost = (all: Map<string, string>, host: string) =>
@@ -101,19 +97,7 @@ it("never clears a host of this same engine that another runtime of the bridge f
     { id: "one", host: engine.dockerHost },
     { id: "two", host: engine.dockerHost },
   ]);
-  const start = async () => {
-    const { config } = loadConfig({
-      argv: [],
-      env: { DOCKER_ENGINES: twice, MQTT_URL: broker.url, LOG_LEVEL: "silent" },
-    });
-    const service = await startService(config, createLogger(config.log.level), {
-      cleanupSettleMs: 300,
-      offlineDelayMs: 100,
-      reconnectBaseMs: 50,
-    });
-    services.push(service);
-    return service;
-  };
+  const start = () => bridge({ DOCKER_ENGINES: twice, MQTT_URL: broker.url });
   const first = await start();
   await rec.waitFor("both hosts", () =>
     ["one", "two"].every((id) => rec.last(`docker/${id}/containers/web/state`) !== undefined),

@@ -1,12 +1,11 @@
 // Hostile input: garbage on the event stream, names and labels built to break topics and
 // templates, and invalid configuration. Each must leave the process up (or exit 2 for
 // configuration), say what happened, and leave what the broker holds uncorrupted.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildPackage, runProcess } from "../helpers/process.js";
 import { type Kit, startKit } from "../helpers/resilience-kit.js";
 import { eventsOn, runAndWait } from "../helpers/resilience-views.js";
 
@@ -210,16 +209,13 @@ describe("configuration", () => {
   const secret = `pw-${Math.random().toString(36).slice(2)}`;
 
   beforeAll(async () => {
-    // A private build (not dist/, which others may be building): dist/ next to a package.json
-    // copy and the project's node_modules, as main.js expects.
-    dir = await mkdtemp(join(tmpdir(), "dmb-config-"));
-    await cp("package.json", join(dir, "package.json"));
-    await symlink(join(process.cwd(), "node_modules"), join(dir, "node_modules"));
+    // A private build (not dist/, which others may be building), with the project's node_modules,
+    // as main.js expects. Type errors are the type check's business; only the program matters here.
+    const built = await buildPackage("dmb-config-", { timeoutMs: 10_000 });
+    dir = built.dir;
     const outDir = join(dir, "dist");
-    // Type errors are the type check's business; only the emitted program matters here.
-    const tsc = ["tsc", "-p", "tsconfig.build.json", "--outDir", outDir, "--noCheck"];
-    const build = await run("npx", [...tsc, "--sourceMap", "false", "--declaration", "false"], {});
-    expect(existsSync(join(outDir, "main.js")), build.stdout + build.stderr).toBe(true);
+    const { stdout, stderr } = built.build;
+    expect(existsSync(join(outDir, "main.js")), stdout + stderr).toBe(true);
     main = join(outDir, "main.js");
     await writeFile(join(dir, "bridge.yaml"), "mqtt:\n  url: mqtt://127.0.0.1:1\n  colour: blue\n");
     await mkdir(join(dir, "a-directory"));
@@ -264,37 +260,21 @@ describe("configuration", () => {
   ];
 
   it.concurrent.each(cases)("exits 2 naming the culprit: %s", async (_name, env, args, culprit) => {
-    const result = await run("node", [main, ...args], {
-      PATH: process.env.PATH ?? "",
-      DOCKER_HOST: "unix:///nonexistent/docker.sock",
-      DOCKER_HOST_ID: "t",
-      MQTT_URL: "mqtt://127.0.0.1:1",
-      MQTT_PASSWORD: secret,
-      ...env,
+    // Killed if it has not exited after 10 s.
+    const result = await runProcess("node", [main, ...args], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? "",
+        DOCKER_HOST: "unix:///nonexistent/docker.sock",
+        DOCKER_HOST_ID: "t",
+        MQTT_URL: "mqtt://127.0.0.1:1",
+        MQTT_PASSWORD: secret,
+        ...env,
+      },
+      timeoutMs: 10_000,
     });
-    expect(result.status, result.stderr).toBe(2);
+    expect(result.code, result.stderr).toBe(2);
     expect(result.stderr).toMatch(culprit);
     expect(result.stdout + result.stderr).not.toContain(secret);
   });
-
-  /** Runs a command in the temp dir; kills it if it has not exited after 10 s. */
-  function run(cmd: string, args: string[], env: Record<string, string>) {
-    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const cwd = main === "" ? process.cwd() : dir;
-      const child = spawn(cmd, args, { cwd, env: main === "" ? process.env : env });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      child.on("close", (status) => {
-        clearTimeout(timer);
-        resolve({ status, stdout, stderr });
-      });
-    });
-  }
 });

@@ -1,12 +1,12 @@
 // The README's library example, used the way a user would: compiled with a strict NodeNext
 // tsconfig against the package as installed (its exports and its declaration files), then run
 // against a fake engine until a container turns unhealthy and SIGTERM stops it.
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeEngine } from "../helpers/fake-engine.js";
+import { buildPackage, collectOutput, runProcess } from "../helpers/process.js";
 
 const ROOT = process.cwd();
 const TSC = join(ROOT, "node_modules/.bin/tsc");
@@ -41,35 +41,6 @@ function userTsconfig(files: string[]): string {
   });
 }
 
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function collect(child: ChildProcessWithoutNullStreams): {
-  finished: Promise<Finished>;
-  stdout: () => string;
-} {
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const finished = new Promise<Finished>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
-  );
-  return { finished, stdout: () => stdout };
-}
-
-function run(cmd: string, args: string[], cwd: string): Promise<Finished> {
-  return collect(spawn(cmd, args, { cwd })).finished;
-}
-
 /** Rejects if the promise has not settled in time, so a hang fails the test with a message. */
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -94,14 +65,9 @@ describe("the README example", () => {
   beforeAll(async () => {
     // The package as installed: its package.json (name, exports), the library built next to it
     // (not into the repo's dist/, which another test builds), and its dependencies.
-    dir = await mkdtemp(join(tmpdir(), "dmb-example-"));
-    await cp(join(ROOT, "package.json"), join(dir, "package.json"));
-    await symlink(join(ROOT, "node_modules"), join(dir, "node_modules"));
-    const build = await run(
-      TSC,
-      ["-p", "tsconfig.build.json", "--outDir", join(dir, "dist"), "--sourceMap", "false"],
-      ROOT,
-    );
+    const built = await buildPackage("dmb-example-", { declarations: true });
+    dir = built.dir;
+    const { build } = built;
     expect(build.code, build.stdout + build.stderr).toBe(0);
     const readme = await readFile(join(ROOT, "README.md"), "utf8");
     await writeFile(join(dir, "example.ts"), exampleFrom(readme));
@@ -113,7 +79,7 @@ describe("the README example", () => {
   });
 
   it("compiles with strict NodeNext settings against the package's exports and types", async () => {
-    const tsc = await run(TSC, ["-p", join(dir, "tsconfig.json")], dir);
+    const tsc = await runProcess(TSC, ["-p", join(dir, "tsconfig.json")], { cwd: dir });
     // tsc reports type errors on stdout.
     expect(tsc.stdout + tsc.stderr).toBe("");
     expect(tsc.code).toBe(0);
@@ -136,7 +102,9 @@ describe("the README example", () => {
       ].join("\n"),
     );
     await writeFile(join(dir, "tsconfig.misuse.json"), userTsconfig(["misuse.ts"]));
-    const tsc = await run(TSC, ["-p", join(dir, "tsconfig.misuse.json"), "--noEmit"], dir);
+    const tsc = await runProcess(TSC, ["-p", join(dir, "tsconfig.misuse.json"), "--noEmit"], {
+      cwd: dir,
+    });
     expect(tsc.code).not.toBe(0);
     // "pull" is an image action, not a container one; timeNano is a bigint, not a number.
     expect(tsc.stdout).toMatch(/misuse\.ts\(4,\d+\): error TS2367/);
@@ -153,7 +121,7 @@ describe("the README example", () => {
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });
-    const out = collect(child);
+    const out = collectOutput(child);
     const lines = () =>
       out
         .stdout()

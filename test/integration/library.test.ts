@@ -3,8 +3,7 @@
 // connection status and reconcile hook tell the truth about cuts and gaps, and close() leaves
 // nothing running in a process that never loads MQTT.
 import { spawn } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
@@ -17,6 +16,7 @@ import {
 } from "../../src/lib/index.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { readFixtureText } from "../helpers/fake-engine-fixtures.js";
+import { buildPackage } from "../helpers/process.js";
 
 interface Session {
   engine: FakeEngine;
@@ -460,19 +460,11 @@ describe("close()", () => {
   let dir = "";
 
   beforeAll(async () => {
-    // A private build, installed as a package would be: dist/ next to a package.json copy (the
-    // self-reference "docker-mqtt-bridge" resolves through its exports) and the project's modules.
-    dir = await mkdtemp(join(tmpdir(), "dmb-library-"));
-    await cp("package.json", join(dir, "package.json"));
-    await symlink(join(process.cwd(), "node_modules"), join(dir, "node_modules"));
-    const build = await runProcess(
-      join(process.cwd(), "node_modules/.bin/tsc"),
-      [
-        ...["-p", "tsconfig.build.json", "--outDir", join(dir, "dist")],
-        ...["--noCheck", "--declaration", "false", "--sourceMap", "false"],
-      ],
-      { cwd: process.cwd() },
-    );
+    // A private build, installed as a package would be: the self-reference "docker-mqtt-bridge"
+    // resolves through its package.json's exports.
+    const built = await buildPackage("dmb-library-");
+    dir = built.dir;
+    const { build } = built;
     expect(build.code, build.stdout + build.stderr).toBe(0);
     // Records every module the child resolves: ESM through the loader hooks, CommonJS (required
     // by a dependency) from the require cache when the process exits.
@@ -599,22 +591,3 @@ describe("close()", () => {
     };
   }
 });
-
-function runProcess(
-  cmd: string,
-  args: string[],
-  options: { cwd: string },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: options.cwd });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}

@@ -1,16 +1,15 @@
 // With another broker (Mosquitto, most Home Assistant users) already on the embedded broker's port
 // and no MQTT_URL, the run stops at once with one line saying what to do, and a non-zero status.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, rm, symlink } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/loader.js";
 import { createLogger } from "../../src/runtime/log.js";
 import { startService } from "../../src/runtime/service.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
+import { buildPackage, runProcess } from "../helpers/process.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -55,14 +54,9 @@ describe("a taken embedded broker port", () => {
     let dir = "";
     let main = "";
     beforeAll(async () => {
-      // A private build (dist/ may be in use by others) next to a package.json copy.
-      dir = await mkdtemp(join(tmpdir(), "dmb-clash-"));
-      await cp("package.json", join(dir, "package.json"));
-      await symlink(join(process.cwd(), "node_modules"), join(dir, "node_modules"));
-      const outDir = join(dir, "dist");
-      const tsc = ["tsc", "-p", "tsconfig.build.json", "--outDir", outDir, "--noCheck"];
-      await run("npx", [...tsc, "--sourceMap", "false", "--declaration", "false"], {}, true);
-      main = join(outDir, "main.js");
+      // A private build (dist/ may be in use by others).
+      ({ dir } = await buildPackage("dmb-clash-", { timeoutMs: 30_000 }));
+      main = join(dir, "dist", "main.js");
       expect(existsSync(main)).toBe(true);
     }, 60_000);
     afterAll(async () => {
@@ -73,36 +67,20 @@ describe("a taken embedded broker port", () => {
       const e = await engine();
       const port = await takenPort();
       const started = Date.now();
-      const result = await run("node", [main], {
-        PATH: process.env.PATH ?? "",
-        DOCKER_HOST: e.dockerHost,
-        DOCKER_HOST_ID: "test",
-        MQTT_EMBEDDED_PORT: `${port}`,
-        LOG_FORMAT: "json",
+      const result = await runProcess("node", [main], {
+        env: {
+          PATH: process.env.PATH ?? "",
+          DOCKER_HOST: e.dockerHost,
+          DOCKER_HOST_ID: "test",
+          MQTT_EMBEDDED_PORT: `${port}`,
+          LOG_FORMAT: "json",
+        },
+        timeoutMs: 30_000,
       });
       expect(result.stderr).toBe(`docker-mqtt-bridge: fatal: LISTEN_FAILED: ${clash(port)}\n`);
-      expect(result.status).toBe(1);
+      expect(result.code).toBe(1);
       expect(result.stdout).not.toContain("EADDRINUSE");
       expect(Date.now() - started).toBeLessThan(5000);
     });
-
-    function run(cmd: string, args: string[], env: Record<string, string>, inCwd = false) {
-      return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(cmd, args, { env: inCwd ? process.env : env });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => {
-          stdout += d.toString();
-        });
-        child.stderr.on("data", (d: Buffer) => {
-          stderr += d.toString();
-        });
-        const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-        child.on("close", (status) => {
-          clearTimeout(timer);
-          resolve({ status, stdout, stderr });
-        });
-      });
-    }
   });
 });

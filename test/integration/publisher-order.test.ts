@@ -1,42 +1,61 @@
 // The publisher against a broker that acknowledges slowly: what the broker ends up retaining is
 // always the newest wanted value, even when a value changes back while another is in flight.
-import { createServer } from "node:net";
-import { Aedes } from "aedes";
 import { afterEach, expect, it } from "vitest";
-import { MqttPublisher, PRIORITY } from "../../src/mqtt/publisher.js";
+import { MqttPublisher, PRIORITY, type PublisherOptions } from "../../src/mqtt/publisher.js";
 import { createLogger } from "../../src/runtime/log.js";
 import { Recorder } from "../helpers/recorder.js";
+import { type BrokerHooks, startHookedBroker } from "../helpers/resilience-kit.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-it("retains A after A, B, A when B's acknowledgement is still outstanding", async () => {
-  const broker = await Aedes.createBroker();
-  let holdB: (() => void) | undefined;
-  broker.authorizePublish = (_client, packet, done) => {
-    // B is held until A has been set again, as a slow broker would.
-    if (packet.topic === "t/state" && packet.payload.toString() === "B") holdB = () => done(null);
-    else done(null);
+/** A broker on a free port; `drop(id)` cuts that client's connection as a network would. */
+async function broker(authorizePublish?: BrokerHooks["authorizePublish"]) {
+  const b = await startHookedBroker(0, authorizePublish ? { authorizePublish } : {});
+  closers.push(() => b.close());
+  const clients: { id: string; conn: { destroy(): void } }[] = [];
+  b.aedes.on("client", (c) => clients.push(c as unknown as (typeof clients)[number]));
+  const drop = (id: string) => {
+    for (const c of clients) if (c.id === id) c.conn.destroy();
   };
-  const server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const address = server.address();
-  const url = `mqtt://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
-  closers.push(async () => {
-    await new Promise<void>((r) => broker.close(() => r()));
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  return { url: b.url, drop };
+}
+
+async function record(url: string): Promise<Recorder> {
+  const recorder = await Recorder.connect(url, ["t/#"]);
+  closers.push(() => recorder.close());
+  return recorder;
+}
+
+/** A started publisher, connected and drained, stopped after the test. */
+async function publish(
+  url: string,
+  clientId: string,
+  options: Partial<PublisherOptions> = {},
+): Promise<MqttPublisher> {
   const publisher = new MqttPublisher({
     url,
-    clientId: "order-test",
+    clientId,
     will: { topic: "t/availability", payload: "offline" },
     log: createLogger("silent"),
+    ...options,
   });
   publisher.start();
   closers.push(() => publisher.stop());
   await publisher.drain(5000);
+  return publisher;
+}
+
+it("retains A after A, B, A when B's acknowledgement is still outstanding", async () => {
+  let holdB: (() => void) | undefined;
+  const { url } = await broker((_client, packet, done) => {
+    // B is held until A has been set again, as a slow broker would.
+    if (packet.topic === "t/state" && packet.payload.toString() === "B") holdB = () => done(null);
+    else done(null);
+  });
+  const publisher = await publish(url, "order-test");
 
   publisher.setRetained("t/state", "A", PRIORITY.state);
   await publisher.drain(5000);
@@ -54,42 +73,21 @@ it("retains A after A, B, A when B's acknowledgement is still outstanding", asyn
 });
 
 it("never delivers a value that timed out after a newer one, across a reconnect", async () => {
-  const broker = await Aedes.createBroker();
   let firstConnection = true;
-  broker.authorizePublish = (_client, packet, done) => {
+  const { url, drop } = await broker((_client, packet, done) => {
     // The broker takes "old" in but never acknowledges it on the first connection.
     if (firstConnection && packet.payload.toString() === "old") return;
     done(null);
-  };
-  const clients: { id: string; conn: { destroy(): void } }[] = [];
-  broker.on("client", (c) => clients.push(c as unknown as (typeof clients)[number]));
-  const server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const address = server.address();
-  const url = `mqtt://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
-  closers.push(async () => {
-    await new Promise<void>((r) => broker.close(() => r()));
-    await new Promise<void>((r) => server.close(() => r()));
   });
-  const recorder = await Recorder.connect(url, ["t/#"]);
-  closers.push(() => recorder.close());
-  const publisher = new MqttPublisher({
-    url,
-    clientId: "timeout-test",
-    will: { topic: "t/availability", payload: "offline" },
-    publishTimeoutMs: 200,
-    log: createLogger("silent"),
-  });
-  publisher.start();
-  closers.push(() => publisher.stop());
-  await publisher.drain(5000);
+  const recorder = await record(url);
+  const publisher = await publish(url, "timeout-test", { publishTimeoutMs: 200 });
 
   publisher.setRetained("t/a", "old", PRIORITY.state);
   await new Promise((r) => setTimeout(r, 400)); // "old" timed out, still in mqtt.js's store
   publisher.setRetained("t/a", "new", PRIORITY.state);
   await recorder.waitFor("new delivered", () => recorder.last("t/a") === "new");
   firstConnection = false;
-  for (const c of clients) if (c.id === "timeout-test") c.conn.destroy();
+  drop("timeout-test");
   await new Promise((r) => setTimeout(r, 2500)); // reconnected (about 1 s) and republished
   expect(await publisher.drain(5000)).toBe(true);
   expect(publisher.stats.reconnects).toBe(1);
@@ -99,28 +97,9 @@ it("never delivers a value that timed out after a newer one, across a reconnect"
 });
 
 it("after a reconnect, sends parents' discovery before children's and clears availability last", async () => {
-  const broker = await Aedes.createBroker();
-  const clients: { id: string; conn: { destroy(): void } }[] = [];
-  broker.on("client", (c) => clients.push(c as unknown as (typeof clients)[number]));
-  const server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const address = server.address();
-  const url = `mqtt://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
-  closers.push(async () => {
-    await new Promise<void>((r) => broker.close(() => r()));
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  const recorder = await Recorder.connect(url, ["t/#"]);
-  closers.push(() => recorder.close());
-  const publisher = new MqttPublisher({
-    url,
-    clientId: "tiers-test",
-    will: { topic: "t/availability", payload: "offline" },
-    log: createLogger("silent"),
-  });
-  publisher.start();
-  closers.push(() => publisher.stop());
-  await publisher.drain(5000);
+  const { url, drop } = await broker();
+  const recorder = await record(url);
+  const publisher = await publish(url, "tiers-test");
   publisher.setRetained("t/availability", "online", PRIORITY.availability);
   publisher.setRetained("t/container/config", "c", PRIORITY.discovery);
   publisher.setRetained("t/stack/config", "s", PRIORITY.stackDiscovery);
@@ -129,7 +108,7 @@ it("after a reconnect, sends parents' discovery before children's and clears ava
   publisher.setRetained("t/gone/state", "{}", PRIORITY.state);
   await publisher.drain(5000);
   await recorder.waitFor("all delivered", () => recorder.last("t/gone/state") === "{}");
-  for (const c of clients) if (c.id === "tiers-test") c.conn.destroy();
+  drop("tiers-test");
   await waitFor(() => !publisher.connected);
   // While disconnected: one device goes, and so does this host (a retire).
   publisher.clearRetained("t/gone/state", PRIORITY.state);
