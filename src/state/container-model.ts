@@ -36,6 +36,12 @@ export interface ContainerModelDeps {
   log?: Logger;
   /** How many destroyed ids are remembered (default 4096). */
   tombstones?: number;
+  /**
+   * How long a refinement (the engine's exact times after a start or die) waits, so a burst of
+   * events is not slowed by the answers; one question per container for the whole wait
+   * (default 250 ms; 0 asks at once).
+   */
+  refineDelayMs?: number;
 }
 
 /** Answers in a row that are already stale on arrival before the model settles for what it has. */
@@ -55,6 +61,8 @@ export class ContainerModel {
   readonly #asking = new Map<string, number>();
   /** Ids whose state is not published until the engine answers. */
   readonly #awaiting = new Set<string>();
+  /** Refinements waiting to be asked, by id. */
+  readonly #refines = new Map<string, NodeJS.Timeout>();
   #stopped = false;
   /** Engine statuses already reported as unknown. */
   readonly #unknownStatuses = new Set<string>();
@@ -80,6 +88,8 @@ export class ContainerModel {
 
   stop(): void {
     this.#stopped = true;
+    for (const timer of this.#refines.values()) clearTimeout(timer);
+    this.#refines.clear();
   }
 
   /** A complete snapshot: newer than every answer still in flight. */
@@ -109,7 +119,23 @@ export class ContainerModel {
     // A destroy is final even for a container the model no longer holds under that name (Compose
     // destroys the one it replaced under its temporary name).
     if (event.action === "destroy") this.#bury(id);
-    if (ask) this.#ask(id);
+    if (ask?.need === "hold") this.#ask(id);
+    else if (ask) this.#refineLater(id);
+  }
+
+  #refineLater(id: string): void {
+    const delay = this.#d.refineDelayMs ?? 250;
+    if (delay <= 0) {
+      this.#ask(id);
+      return;
+    }
+    if (this.#stopped || this.#refines.has(id)) return;
+    const timer = setTimeout(() => {
+      this.#refines.delete(id);
+      if (!this.#gone.has(id)) this.#ask(id);
+    }, delay);
+    timer.unref?.();
+    this.#refines.set(id, timer);
   }
 
   #commit(changes: readonly Change[], settle: readonly string[] = []): void {
@@ -137,6 +163,8 @@ export class ContainerModel {
   }
 
   #bury(id: string): void {
+    clearTimeout(this.#refines.get(id));
+    this.#refines.delete(id);
     this.#gone.add(id);
     this.#names.delete(id);
     this.#lastSaid.delete(id);
@@ -156,6 +184,9 @@ export class ContainerModel {
   }
 
   #ask(id: string): void {
+    // A hold asks now; a refinement waiting for its turn is then not needed.
+    clearTimeout(this.#refines.get(id));
+    this.#refines.delete(id);
     // Already asked: that answer will be stale (this event came after it) and asks again.
     if (this.#stopped || this.#asking.has(id)) return;
     this.#asking.set(id, 0);

@@ -61,12 +61,13 @@ function event(action: string, attributes: Record<string, string> = {}, name = N
 }
 
 /** A model whose inspect calls wait until the test answers them, in order. */
-function harness() {
+function harness(refineDelayMs = 0) {
   const asked: { resolve: (answer: ContainerInspect | null) => void }[] = [];
   const changes: ModelChange[] = [];
   const model = new ContainerModel({
     inspect: () => new Promise((resolve) => asked.push({ resolve })),
     onChanges: (c) => changes.push(...c),
+    refineDelayMs,
   });
   const answerNext = async (a: ContainerInspect | null) => {
     const next = asked.shift();
@@ -170,5 +171,22 @@ describe("ContainerModel", () => {
     await h.answerNext(answer(RUNNING));
     expect(h.model.records.size).toBe(0);
     expect(h.changes.filter((c) => c.kind === "upsert" && c.settled)).toEqual([]);
+  });
+
+  it("asks once per container for a burst's refinements, after the wait, and a hold at once", async () => {
+    const h = harness(40);
+    runningWithPolicy(h, "no");
+    h.model.applyEvent(event("die", { exitCode: "0" }));
+    h.model.applyEvent(event("start"));
+    h.model.applyEvent(event("pause"));
+    expect(h.asked).toHaveLength(0); // the burst goes first
+    await new Promise((r) => setTimeout(r, 80));
+    expect(h.asked).toHaveLength(1);
+    await h.answerNext(answer({ Status: "paused", Running: true, Paused: true }, "no"));
+    expect(h.shown()?.status).toBe("paused");
+    // An unpause of a container with a healthcheck is a hold: asked at once.
+    h.model.applyEvent(event("unpause"));
+    expect(h.asked).toHaveLength(1);
+    h.model.stop();
   });
 });
