@@ -349,14 +349,8 @@ export class Bridge implements WatcherSink {
     if (this.#removalTimers.has(name)) return;
     const timer = setTimeout(() => {
       this.#removalTimers.delete(name);
+      // Any container of that name since would have moved the name out of `grace`.
       this.#step(name, { kind: "grace-expired" });
-      // A container of that name that is still awaited gets its own turn.
-      const record = this.#model.records.get(name);
-      if (record) {
-        const settled = this.#model.isSettled(record.id);
-        this.#step(name, { kind: "seen", settled, mirrored: this.#mirror(record) }, record);
-      }
-      this.#aggregates.markDirty();
     }, this.#o.removalGraceMs);
     this.#removalTimers.set(name, timer);
   }
