@@ -1,4 +1,4 @@
-// The MQTT side: one connection with a last will, retained state held as "desired" and sent
+// The MQTT side: one connection with a last will, retained state (kept by RetainedStore) sent
 // only when it differs from what the broker has, newest-wins coalescing when the broker is slow,
 // bounded event queue, a timeout on every publish, and a full republish on every (re)connect
 // instead of replaying a backlog.
@@ -7,24 +7,11 @@ import type { Logger } from "pino";
 import { describeError } from "../errors.js";
 import { diagnoseBroker, redactBroker } from "./diagnose.js";
 import { Echoes } from "./echoes.js";
+import { ALL_PRIORITIES, type Priority, RetainedStore } from "./retained-store.js";
 import { topicMatches } from "./topic-match.js";
 
+export { PRIORITY, type Priority } from "./retained-store.js";
 export { redactBroker };
-
-/**
- * Lower goes first: availability, then discovery parents before children (host, Compose stack,
- * container: Home Assistant drops a `via_device` naming a device it does not know yet), then
- * state, then events. Clears follow the same tiers, so a config is cleared before its state.
- */
-export type Priority = 0 | 1 | 2 | 3 | 4;
-export const PRIORITY = {
-  availability: 0,
-  hostDiscovery: 1,
-  stackDiscovery: 2,
-  discovery: 3,
-  state: 4,
-} as const;
-const ALL_PRIORITIES: readonly Priority[] = [0, 1, 2, 3, 4];
 
 export interface PublisherOptions {
   url: string;
@@ -113,16 +100,9 @@ export class MqttPublisher implements Publisher {
     PublisherOptions;
   readonly #log: Logger;
   #client: MqttClient | undefined;
-  /** What the broker should hold from us; "" is a pending clear. */
-  readonly #desired = new Map<string, string>();
-  readonly #priority = new Map<string, Priority>();
-  /** What was last handed to the broker per topic since the current connection began. */
-  readonly #sent = new Map<string, string>();
+  readonly #retained = new RetainedStore();
   /** Our own publishes echoed by the broker are not handed to subscribers (see echoes.ts). */
   readonly #echoes = new Echoes();
-  /** Topics not to send until released (see hold()). */
-  readonly #held = new Set<string>();
-  readonly #dirty: Set<string>[] = ALL_PRIORITIES.map(() => new Set<string>());
   #events: { topic: string; payload: string; at: number }[] = [];
   #inFlight = 0;
   #connected = false;
@@ -190,41 +170,21 @@ export class MqttPublisher implements Publisher {
 
   /** Sets what a retained topic should hold; sent only if it differs from what the broker has. */
   setRetained(topic: string, payload: string, priority: Priority): void {
-    if (payload === "") {
-      this.clearRetained(topic, priority);
-      return;
-    }
-    if (this.#desired.get(topic) === payload) return;
-    this.#desired.set(topic, payload);
-    this.#priority.set(topic, priority);
-    this.#markDirty(topic, this.#sent.get(topic) !== payload);
+    if (this.#retained.set(topic, payload, priority)) this.#flush();
   }
 
   /** Clears a retained topic with an empty payload, then forgets it. */
   clearRetained(topic: string, priority: Priority): void {
-    if (this.#desired.get(topic) === "") return;
-    this.#desired.set(topic, "");
-    // Availability leads when set but follows when cleared: an entity still set up would read
-    // the empty payload (the host's Engine sensor reads that very topic).
-    const tier = priority === PRIORITY.availability ? PRIORITY.state : priority;
-    const before = this.#priority.get(topic);
-    if (before !== undefined && before !== tier) this.#dirty[before]?.delete(topic);
-    this.#priority.set(topic, tier);
-    this.#markDirty(topic, true);
+    if (this.#retained.clear(topic, priority)) this.#flush();
   }
 
   /** The retained payload the bridge wants on a topic, if any. */
   retained(topic: string): string | undefined {
-    const value = this.#desired.get(topic);
-    return value === "" ? undefined : value;
+    return this.#retained.retained(topic);
   }
 
   forget(topic: string): void {
-    const priority = this.#priority.get(topic);
-    if (priority !== undefined) this.#dirty[priority]?.delete(topic);
-    this.#desired.delete(topic);
-    this.#priority.delete(topic);
-    this.#sent.delete(topic);
+    this.#retained.forget(topic);
   }
 
   /** A non-retained message; dropped (and counted) while disconnected or backed up. */
@@ -240,12 +200,7 @@ export class MqttPublisher implements Publisher {
   /** Sends every desired retained topic of the given priorities again (Home Assistant's birth). */
   republish(priorities: readonly Priority[] = ALL_PRIORITIES): void {
     // Mark everything first, then flush once, so the priorities order what goes out.
-    for (const [topic, priority] of this.#priority) {
-      if (priorities.includes(priority)) {
-        this.#sent.delete(topic);
-        this.#dirty[priority]?.add(topic);
-      }
-    }
+    this.#retained.republish(priorities);
     this.#flush();
   }
 
@@ -256,20 +211,18 @@ export class MqttPublisher implements Publisher {
       const timer = setTimeout(() => resolve(false), this.#opts.publishTimeoutMs);
       client.publish(topic, payload, { qos: 1, retain }, (err) => {
         clearTimeout(timer);
-        if (!err && retain && this.#desired.get(topic) === payload) this.#sent.set(topic, payload);
+        if (!err && retain) this.#retained.acknowledgedNow(topic, payload);
         resolve(!err);
       });
     });
   }
 
   hold(topic: string): void {
-    this.#held.add(topic);
+    this.#retained.hold(topic);
   }
 
   release(topic: string): void {
-    if (!this.#held.delete(topic)) return;
-    if (this.#desired.has(topic))
-      this.#markDirty(topic, this.#sent.get(topic) !== this.#desired.get(topic));
+    if (this.#retained.release(topic)) this.#flush();
   }
 
   subscribe(filter: string, handler: MessageHandler): void {
@@ -342,14 +295,7 @@ export class MqttPublisher implements Publisher {
   }
 
   #pending(): number {
-    return this.#dirty.reduce((n, set) => n + set.size, 0) + this.#events.length;
-  }
-
-  #markDirty(topic: string, dirty: boolean): void {
-    const priority = this.#priority.get(topic) ?? PRIORITY.state;
-    if (dirty) this.#dirty[priority]?.add(topic);
-    else this.#dirty[priority]?.delete(topic);
-    this.#flush();
+    return this.#retained.pending() + this.#events.length;
   }
 
   #onConnect(): void {
@@ -361,9 +307,7 @@ export class MqttPublisher implements Publisher {
     this.#lastProblem = undefined;
     this.#log.info({ broker: redactBroker(this.#opts.url) }, "connected to MQTT broker");
     // A broker restarted without persistence has lost our retained messages: send all again.
-    this.#sent.clear();
-    for (const topic of this.#desired.keys())
-      this.#dirty[this.#priority.get(topic) ?? PRIORITY.state]?.add(topic);
+    this.#retained.reconnected();
     const filters = [...new Set(this.#subscriptions.map((sub) => sub.filter))];
     if (filters.length > 0) this.#subscribeTo(filters);
     for (const handler of this.#connectHandlers) handler();
@@ -413,7 +357,7 @@ export class MqttPublisher implements Publisher {
     const client = this.#client;
     if (!client || !this.#connected) return;
     while (this.#inFlight < this.#opts.maxInFlight) {
-      const next = this.#nextRetained();
+      const next = this.#retained.next();
       if (next) {
         this.#send(client, next.topic, next.payload, true);
         continue;
@@ -422,18 +366,6 @@ export class MqttPublisher implements Publisher {
       if (!event) return;
       this.#send(client, event.topic, event.payload, false, event.at);
     }
-  }
-
-  #nextRetained(): { topic: string; payload: string } | undefined {
-    for (const set of this.#dirty) {
-      for (const topic of set) {
-        if (this.#held.has(topic)) continue;
-        set.delete(topic);
-        const payload = this.#desired.get(topic);
-        if (payload !== undefined) return { topic, payload };
-      }
-    }
-    return undefined;
   }
 
   #send(
@@ -451,9 +383,7 @@ export class MqttPublisher implements Publisher {
       clearTimeout(timer);
       this.#inFlight--;
       this.#opts.observer?.settled(
-        retain
-          ? (KIND_OF_PRIORITY[this.#priority.get(topic) ?? PRIORITY.state] ?? "state")
-          : "event",
+        retain ? (KIND_OF_PRIORITY[this.#retained.priorityOf(topic)] ?? "state") : "event",
         !err,
         (performance.now() - since) / 1000,
       );
@@ -461,12 +391,10 @@ export class MqttPublisher implements Publisher {
         this.stats.publishFailures++;
         this.#log.warn({ topic, err: describeError(err) }, "MQTT publish failed");
         // The broker will get the newest value on reconnect (or on the next try).
-        if (retain && this.#sent.get(topic) === payload) this.#sent.delete(topic);
-        if (retain && this.#connected)
-          this.#dirty[this.#priority.get(topic) ?? PRIORITY.state]?.add(topic);
+        if (retain) this.#retained.failed(topic, payload, this.#connected);
       } else {
         this.stats.published++;
-        if (retain) this.#acknowledged(topic, payload);
+        if (retain) this.#retained.acknowledged(topic, payload);
       }
       this.#flush();
     };
@@ -476,19 +404,9 @@ export class MqttPublisher implements Publisher {
     );
     // Events at QoS 1 too: mqtt.js writes QoS 0 at once but QoS 1 a tick later, which would let
     // an event overtake the discovery config it follows.
-    // The broker ends with the last value handed to it (one connection keeps order), so that is
-    // what a new value is compared with: A, B, then A again before B is acknowledged sends A.
-    if (retain) this.#sent.set(topic, payload);
+    if (retain) this.#retained.sending(topic, payload);
     if (this.#subscriptions.some((sub) => topicMatches(sub.filter, topic)))
       this.#echoes.sent(topic, payload);
     client.publish(topic, payload, { qos: 1, retain }, (err) => settle(err));
-  }
-
-  #acknowledged(topic: string, payload: string): void {
-    if (payload === "" && this.#desired.get(topic) === "") {
-      this.#desired.delete(topic);
-      this.#priority.delete(topic);
-      this.#sent.delete(topic);
-    }
   }
 }
