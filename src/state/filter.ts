@@ -4,6 +4,7 @@
 // exact, and again here.
 import { COMPOSE_ONEOFF, enableLabel } from "../homeassistant/labels.js";
 import type { ContainerRecord } from "./model.js";
+import { MODEL_ACTIONS } from "./reducer.js";
 
 export interface ContainerFilterSettings {
   include: readonly string[];
@@ -64,22 +65,6 @@ export function buildContainerFilter(
     return true;
   };
 }
-
-/** Container actions the model needs whatever the user asks to see on the events topics. */
-export const MODEL_ACTIONS = [
-  "create",
-  "start",
-  "restart",
-  "stop",
-  "kill",
-  "die",
-  "oom",
-  "pause",
-  "unpause",
-  "health_status",
-  "rename",
-  "destroy",
-] as const;
 
 export interface EventFilterSettings {
   /** Event types published; empty: all. */

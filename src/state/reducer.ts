@@ -252,7 +252,7 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
       break;
     }
     default:
-      // kill, stop, attach, exec_*, top, resize, update, commit...: no state of ours changes.
+      // kill, attach, exec_*, top, resize, commit...: no state of ours changes.
       // For a container we do not know, they tell us nothing reliable: ask for an inspect.
       return need ? { changes: [], inspect: { id, name, need } } : NOTHING;
   }
@@ -265,6 +265,7 @@ export function changesState(event: EngineEvent): boolean {
   return event.type === "container" && STATE_ACTIONS.has(event.action);
 }
 
+/** Container actions that change what the model says of a container. */
 const STATE_ACTIONS = new Set([
   "create",
   "start",
@@ -278,3 +279,10 @@ const STATE_ACTIONS = new Set([
   "destroy",
   "update",
 ]);
+
+/**
+ * Every container action applyEvent reacts to: the engine-side event filter always lets these
+ * through, whatever the user asks to see on the events topics (a `stop` may end a restart
+ * back-off; a `kill` of a container not known yet asks the engine about it).
+ */
+export const MODEL_ACTIONS: readonly string[] = [...STATE_ACTIONS, "stop", "kill"];

@@ -6,6 +6,7 @@ import {
   containerInspectSchema,
   containerListSchema,
 } from "../../src/docker/schemas.js";
+import { engineEventFilters } from "../../src/state/filter.js";
 import type { ContainerRecord } from "../../src/state/model.js";
 import { reportUnknownStatus } from "../../src/state/records.js";
 import {
@@ -952,5 +953,56 @@ describe("a status this bridge does not know (another engine's)", () => {
         msg: "the engine reported a container status this bridge does not know; read from its state flags",
       },
     ]);
+  });
+});
+
+describe("the engine-side event filter", () => {
+  // Every container action the engine sends (PROTOCOLS.md), health_status with its detail.
+  const ACTIONS = [
+    "attach",
+    "commit",
+    "copy",
+    "create",
+    "destroy",
+    "detach",
+    "die",
+    "exec_create",
+    "exec_detach",
+    "exec_start",
+    "exec_die",
+    "export",
+    "health_status: unhealthy",
+    "kill",
+    "oom",
+    "pause",
+    "rename",
+    "resize",
+    "restart",
+    "start",
+    "stop",
+    "top",
+    "unpause",
+    "update",
+    "prune",
+  ];
+
+  it("lets through every action the model reacts to, whatever the user asks to see", () => {
+    const filters = engineEventFilters({ types: ["container"], actions: ["die"] });
+    const known = record({
+      name: "web",
+      id: "f".repeat(64),
+      status: "restarting",
+      restart_policy: null,
+    });
+    const reacting = ACTIONS.filter((action) => {
+      const e = containerEvent(action, known.id, "web", T0 + 1n, {
+        oldName: "/old",
+        exitCode: "1",
+      });
+      const r = applyEvent(model(known), e);
+      return r.changes.length > 0 || r.inspect !== undefined;
+    }).map((a) => a.split(": ")[0]);
+    expect(reacting.length).toBeGreaterThan(5);
+    for (const action of reacting) expect(filters.event).toContain(action);
   });
 });
