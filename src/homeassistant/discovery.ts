@@ -19,6 +19,50 @@ export interface DiscoveryContext {
   stacks?: boolean;
   /** Told of a label value left out of discovery (an icon Home Assistant would reject). */
   onLabelProblem?: (problem: LabelProblem) => void;
+  /** Entities that features (control, statistics, updates) add to the bridge's devices. */
+  extensions?: readonly DiscoveryExtension[];
+}
+
+/** A component's identity within its device: enough to remove it. */
+export type ComponentKey = Pick<Component, "key" | "platform">;
+
+/**
+ * A feature's entities on the bridge's devices. Components come raw (key, platform, and a config
+ * naming its own topics); ids are added here, like the built-in entities'. Every key a feature
+ * may announce is listed in `keys`, so one no longer announced (the feature turned off since an
+ * earlier run, a container no longer allowed) is sent as a removal stub.
+ */
+export interface DiscoveryExtension {
+  container?(record: ContainerRecord): Component[];
+  /** Changes whenever container()'s answer for this record would: the announcer compares it. */
+  containerKey?(record: ContainerRecord): string;
+  host?(): Component[];
+  stack?(project: string, members: readonly ContainerRecord[]): Component[];
+  keys: {
+    container?: readonly ComponentKey[];
+    host?: readonly ComponentKey[];
+    stack?: readonly ComponentKey[];
+  };
+}
+
+type DeviceKind = "container" | "host" | "stack";
+
+/** What the extensions announce on one device now, and stubs for the rest of their keys. */
+export function extensionParts(
+  ctx: DiscoveryContext,
+  kind: DeviceKind,
+  announce: (ext: DiscoveryExtension) => Component[] | undefined,
+): { components: Component[]; retired: ComponentKey[] } {
+  const components: Component[] = [];
+  const retired: ComponentKey[] = [];
+  for (const ext of ctx.extensions ?? []) {
+    const now = announce(ext) ?? [];
+    components.push(...now);
+    for (const k of ext.keys[kind] ?? []) {
+      if (!now.some((c) => c.key === k.key)) retired.push(k);
+    }
+  }
+  return { components, retired };
 }
 
 export interface DiscoveryMessage {
@@ -58,7 +102,7 @@ export function assemble(
   deviceId: string,
   device: Record<string, unknown>,
   components: readonly Component[],
-  removed: readonly Component[],
+  removed: readonly ComponentKey[],
   availability: boolean,
 ): DiscoveryMessage[] {
   const shared = availability ? { availability: [{ topic: ctx.topics.availability() }] } : {};
@@ -115,33 +159,43 @@ function iconLabel(ctx: DiscoveryContext, record: ContainerRecord): string | und
   return undefined;
 }
 
-/** The components of a container's device, for the enabled entity groups. */
+/** The components of a container's device: the enabled entity groups, then the features'. */
 export function containerComponents(ctx: DiscoveryContext, record: ContainerRecord): Component[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const stateTopic = ctx.topics.containerState(record.name);
   const icon = iconLabel(ctx, record);
-  return containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => {
-    const topics = spec.eventTopic
-      ? { state_topic: ctx.topics.containerEvents(record.name) }
-      : { state_topic: stateTopic, json_attributes_topic: stateTopic };
-    return {
-      key: spec.key,
-      platform: spec.platform,
-      config: silentOnClear({
-        ...spec.config,
-        unique_id: ctx.topics.uniqueId(deviceId, spec.key),
-        default_entity_id: ctx.topics.containerEntityId(spec.platform, record.name, spec.key),
-        ...topics,
-      }),
-    };
-  });
+  const builtIn = containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => ({
+    key: spec.key,
+    platform: spec.platform,
+    config: spec.eventTopic
+      ? { ...spec.config, state_topic: ctx.topics.containerEvents(record.name) }
+      : { ...spec.config, state_topic: stateTopic, json_attributes_topic: stateTopic },
+  }));
+  const features = extensionParts(ctx, "container", (ext) => ext.container?.(record));
+  return [...builtIn, ...features.components].map((c) => ({
+    key: c.key,
+    platform: c.platform,
+    config: silentOnClear({
+      ...c.config,
+      unique_id: ctx.topics.uniqueId(deviceId, c.key),
+      default_entity_id: ctx.topics.containerEntityId(c.platform, record.name, c.key),
+    }),
+  }));
+}
+
+/** The feature components a container's device does not have now (removal stubs). */
+export function retiredContainerKeys(
+  ctx: DiscoveryContext,
+  record: ContainerRecord,
+): ComponentKey[] {
+  return extensionParts(ctx, "container", (ext) => ext.container?.(record)).retired;
 }
 
 /** Discovery for one container, with stubs removing components it no longer has. */
 export function containerDiscovery(
   ctx: DiscoveryContext,
   record: ContainerRecord,
-  removed: readonly Component[] = [],
+  removed: readonly ComponentKey[] = [],
 ): DiscoveryMessage[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const device: Record<string, unknown> = {

@@ -17,6 +17,7 @@ import {
 } from "../state/filter.js";
 import { VERSION } from "../version.js";
 import { EngineReporter } from "./engine-reporter.js";
+import { buildFeatures } from "./features.js";
 import type { Metrics } from "./metrics.js";
 
 export interface EngineSpec {
@@ -122,6 +123,14 @@ export class EngineRuntime {
           })
         : defaultMirror,
       eventFilter: buildEventFilter(eventSettings),
+      features: buildFeatures({
+        config,
+        docker: this.docker,
+        topics: this.topics,
+        publisher: this.publisher,
+        log,
+        hostId: spec.hostId,
+      }),
       ...(t.offlineDelayMs !== undefined ? { offlineDelayMs: t.offlineDelayMs } : {}),
       ...(t.cleanupSettleMs !== undefined ? { cleanupSettleMs: t.cleanupSettleMs } : {}),
     });
