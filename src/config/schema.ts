@@ -364,6 +364,31 @@ export const configSchema = {
       arg: "events-exec-commands",
     },
   },
+  stats: {
+    enabled: {
+      doc: "Publish CPU, memory, network, block I/O and process figures of running containers (docker stats)",
+      format: "strict-boolean",
+      default: false,
+      env: "STATS_ENABLED",
+      arg: "stats-enabled",
+    },
+    interval_seconds: {
+      doc: "Seconds between two samples of each running container; figures are published when they move beyond a dead band, else as a heartbeat every 5 minutes (3 intervals if longer)",
+      format: "seconds",
+      default: 10,
+      env: "STATS_INTERVAL_SECONDS",
+      min: 1,
+      max: 3600,
+      arg: "stats-interval-seconds",
+    },
+    containers: {
+      doc: "Only these containers are sampled (names, glob, or /regex/); empty: every mirrored one. The label docker-mqtt-bridge.stats=false opts one out",
+      format: "name-patterns",
+      default: [] as string[],
+      env: "STATS_CONTAINERS",
+      arg: "stats-containers",
+    },
+  },
   log: {
     level: {
       doc: "Log level",

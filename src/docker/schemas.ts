@@ -68,6 +68,9 @@ export const infoSchema = z.object({
   ServerVersion: z.string().default(""),
   /** The engine's clock, RFC 3339 with nanoseconds. */
   SystemTime: z.string().optional(),
+  /** CPUs and memory (bytes) the engine sees: the host's statistics report them. */
+  NCPU: z.number().optional(),
+  MemTotal: z.number().optional(),
 });
 export type EngineInfo = z.infer<typeof infoSchema>;
 

@@ -118,9 +118,10 @@ export function assemble(
       },
     ];
   }
+  // A component's own availability wins over the shared one, as it does in a device message.
   return components.map((c) => ({
     topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
-    payload: { ...withEntityIds(c.config), device, origin: origin(ctx), ...shared, qos: 1 },
+    payload: { ...shared, ...withEntityIds(c.config), device, origin: origin(ctx), qos: 1 },
   }));
 }
 

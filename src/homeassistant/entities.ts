@@ -2,7 +2,7 @@
 import type { ContainerRecord } from "../state/model.js";
 import { containerStatuses } from "../state/model.js";
 
-export const ENTITY_GROUPS = [
+const CONTAINER_GROUPS = [
   "running",
   "health",
   "status",
@@ -13,6 +13,23 @@ export const ENTITY_GROUPS = [
   "oom_killed",
   "events",
 ] as const;
+type ContainerGroup = (typeof CONTAINER_GROUPS)[number];
+
+/**
+ * The statistics' entities (src/stats), selectable like the others; announced only while
+ * `stats.enabled` is on. `stats_cpu` and `stats_memory` also select the host's sums.
+ */
+export const STATS_ENTITY_GROUPS = [
+  "stats_cpu",
+  "stats_memory",
+  "stats_memory_percent",
+  "stats_network",
+  "stats_block",
+  "stats_pids",
+] as const;
+export type StatsEntityGroup = (typeof STATS_ENTITY_GROUPS)[number];
+
+export const ENTITY_GROUPS = [...CONTAINER_GROUPS, ...STATS_ENTITY_GROUPS] as const;
 export type EntityGroup = (typeof ENTITY_GROUPS)[number];
 
 /** The lifecycle events the per-container event entity fires. */
@@ -32,7 +49,7 @@ export const CONTAINER_EVENT_TYPES = [
 ] as const;
 
 export interface EntitySpec {
-  key: EntityGroup;
+  key: ContainerGroup;
   platform: "binary_sensor" | "sensor" | "event";
   config: Record<string, unknown>;
   /** Reads the per-container events topic instead of the state topic. */

@@ -151,4 +151,16 @@ export class Topics {
     const host = this.hostDeviceId();
     return deviceId === host || deviceId?.startsWith(`${host}__`) ? deviceId : undefined;
   }
+
+  // --- statistics (src/stats) ---
+
+  /** Retained figures of one running container (`docker stats`), while statistics are on. */
+  containerStats(name: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/stats`;
+  }
+
+  /** Retained sums over this host's running containers, and the engine's CPUs and memory. */
+  hostStats(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/stats`;
+  }
 }

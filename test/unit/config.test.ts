@@ -55,7 +55,8 @@ const DEFAULTS = {
     status_topic: "homeassistant/status",
     discovery_mode: "device",
     republish_delay_seconds: 3,
-    entities: "running,health,status,started,exit_code,restart_count,image,oom_killed,events",
+    entities:
+      "running,health,status,started,exit_code,restart_count,image,oom_killed,events,stats_cpu,stats_memory,stats_memory_percent,stats_network,stats_block,stats_pids",
     stacks: true,
   },
   host: { id: "" },
