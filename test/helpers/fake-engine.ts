@@ -1,6 +1,6 @@
 // Fake Docker Engine 20.10 API server for integration tests: serves /_ping, /version, /info,
-// /containers/json, /containers/{id}/json and /events from a container model (see
-// fake-engine-ops.ts) on a unix socket in a fresh temp dir, or on 127.0.0.1 port 0, and injects
+// /containers/json, /containers/{id}/json, /containers/{id}/stats and /events from a container
+// model (see fake-engine-ops.ts) on a unix socket in a fresh temp dir, or on 127.0.0.1 port 0, and injects
 // the faults a real engine cannot produce on demand.
 //
 //   const engine = await FakeEngine.start();          // or { tcp: true, fixtureSnapshot: true }
@@ -45,6 +45,7 @@ import {
 } from "./fake-engine-http.js";
 import { randomId } from "./fake-engine-model.js";
 import { FakeEngineModel } from "./fake-engine-ops.js";
+import { FakeStats } from "./fake-engine-stats.js";
 import { EventStreamHub, type EventStreamInfo } from "./fake-engine-streams.js";
 import {
   type Answer,
@@ -86,6 +87,8 @@ export class FakeEngine extends FakeEngineModel {
   readonly requests: RecordedRequest[] = [];
   /** Every event the model emitted (not raw writes or fixture replays), in order. */
   readonly history: EngineEvent[] = [];
+  /** `GET /containers/{id}/stats`: set a container's load, delay answers, count requests. */
+  readonly stats = new FakeStats();
   readonly #ring = new EventRing();
   readonly #streams = new EventStreamHub();
   readonly #sockets = new Set<Socket>();
@@ -369,6 +372,7 @@ export class FakeEngine extends FakeEngineModel {
 
   #route(method: string, path: string, query: URLSearchParams, raw: string, res: ServerResponse) {
     const inspect = /^\/containers\/([^/]+)\/json$/.exec(path);
+    const stats = /^\/containers\/([^/]+)\/stats$/.exec(path);
     if (path === "/_ping" && (method === "GET" || method === "HEAD")) {
       if (!this.#pingStall) this.#reply(res, path, PING);
       else {
@@ -379,6 +383,11 @@ export class FakeEngine extends FakeEngineModel {
       this.#reply(res, path, NOT_FOUND);
     } else if (path === "/events") {
       this.#events(query, raw, res);
+    } else if (stats) {
+      const param = decodeURIComponent(stats[1] ?? "");
+      void this.stats
+        .answer(() => this.container(param), param)
+        .then((answer) => this.#reply(res, path, answer));
     } else if (inspect) {
       const param = decodeURIComponent(inspect[1] ?? "");
       const c = this.container(param);

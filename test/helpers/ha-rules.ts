@@ -437,6 +437,31 @@ const TEMPLATE_SHAPES: {
     render: ([, key], v) => (v[key as string] == null ? "None" : pyStr(v[key as string])),
   },
   {
+    // {{ value_json.cpu_percent if value_json.cpu_percent is number else None }} (statistics)
+    shape: /^\{\{ value_json\.(\w+) if value_json\.\1 is number else None \}\}$/,
+    render: ([, key], v) =>
+      typeof v[key as string] === "number" ? pyStr(v[key as string]) : "None",
+  },
+  {
+    // {{ (value_json.memory_bytes / 1048576) | round(2) if value_json.memory_bytes is number else None }}
+    shape:
+      /^\{\{ \(value_json\.(\w+) \/ (\d+)\) \| round\((\d)\) if value_json\.\1 is number else None \}\}$/,
+    render: ([, key, divisor, digits], v) => {
+      const x = v[key as string];
+      if (typeof x !== "number") return "None";
+      // Jinja's round: half away from zero; Python prints floats with a decimal point.
+      const f = 10 ** Number(digits);
+      const r = Math.round((x / Number(divisor)) * f) / f;
+      return Number.isInteger(r) ? `${r}.0` : String(r);
+    },
+  },
+  {
+    // {{ 'online' if value_json is defined and value_json.running else 'offline' }} (availability)
+    shape: /^\{\{ '(\w+)' if value_json is defined and value_json\.(\w+) else '(\w+)' \}\}$/,
+    render: ([, a, key, b], v, _p, isJson) =>
+      isJson && pyTruthy(v[key as string]) ? String(a) : String(b),
+  },
+  {
     // {% if value_json.running and value_json.health == 'unhealthy' %}ON{% elif ... %}OFF{% else %}None{% endif %}
     shape:
       /^\{% if value_json\.(\w+) and value_json\.(\w+) == '(\w+)' %\}(\w+)\{% elif value_json\.\1 and value_json\.\2 == '(\w+)' %\}(\w+)\{% else %\}(\w+)\{% endif %\}$/,
@@ -468,7 +493,7 @@ export function renderValueTemplate(template: string, payload: string): string {
   for (const { shape, render } of TEMPLATE_SHAPES) {
     const m = shape.exec(template);
     if (!m) continue;
-    const guarded = /^\{% if value_json is defined %\}|^\{\{ value /.test(template);
+    const guarded = /value_json is defined|^\{\{ value /.test(template);
     if (value === undefined && !guarded)
       throw new Error(`'value_json' is undefined rendering ${template} for payload '${payload}'`);
     return render([...m], value ?? {}, payload, value !== undefined);

@@ -5,7 +5,13 @@
 // Sources: homeassistant/components/mqtt/{discovery,entity,sensor,binary_sensor}.py and
 // helpers/device_registry.py (a via_device naming an unknown device is dropped, with a warning).
 
-import { discoveryProblems, type HaEntity, parseDiscovery, renderState } from "./ha-rules.js";
+import {
+  discoveryProblems,
+  type HaEntity,
+  parseDiscovery,
+  renderState,
+  renderValueTemplate,
+} from "./ha-rules.js";
 import type { Recorded } from "./recorder.js";
 
 type Json = unknown;
@@ -98,6 +104,30 @@ export class HaView {
   attributes(entityId: string): Record<string, Json> {
     const e = this.entity(entityId);
     return (e && this.#states.get(String(e.config.unique_id))?.attributes) ?? {};
+  }
+
+  /**
+   * Whether the entity is available (mqtt/mixins.py MqttAvailabilityMixin): each availability
+   * topic's last payload, through its value_template, against payload_available (`online`); a
+   * topic that never sent anything counts as not available; `availability_mode` all, any or
+   * latest (approximated by the last topic listed that sent something). No availability: true.
+   */
+  available(entityId: string): boolean {
+    const e = this.entity(entityId);
+    if (!e) return false;
+    const list = e.config.availability;
+    if (!Array.isArray(list)) return true;
+    const verdicts = (list as Record<string, unknown>[]).map((item) => {
+      const payload = this.#lastPayload.get(String(item.topic));
+      if (payload === undefined) return undefined;
+      const template = item.value_template;
+      const value = typeof template === "string" ? renderValueTemplate(template, payload) : payload;
+      return value === String(item.payload_available ?? "online");
+    });
+    const mode = String(e.config.availability_mode ?? "latest");
+    if (mode === "all") return verdicts.every((v) => v === true);
+    if (mode === "any") return verdicts.some((v) => v === true);
+    return verdicts.filter((v) => v !== undefined).at(-1) === true;
   }
 
   changesOf(entityId: string): StateChange[] {
