@@ -3,7 +3,8 @@
 // busybox-static), else against the fake engine and aedes; prints a table and writes
 // bench/results/latest.json. Flags: --quick (smaller samples), --profile (CPU profiles of the
 // bridge during the 5,000-container start-up and the throughput run), --only=a,b (lifecycle,
-// startup, throughput, idle, idle-still, soak), --fake (no real engine even if possible), --no-nice, and the
+// startup, throughput, idle, idle-still, soak, stats), --stats-window=SECONDS (the statistics
+// scenario's window, 60 by default), --fake (no real engine even if possible), --no-nice, and the
 // experiment --nodelay-shim (TCP_NODELAY on the bridge's broker socket; not the bridge as shipped).
 // A partial or altered run writes bench/results/partial.json instead (or --out=FILE).
 import { execFileSync } from "node:child_process";
@@ -26,6 +27,7 @@ import { runIdle, runIdleStill } from "./scenarios/idle.js";
 import { runLifecycle } from "./scenarios/lifecycle.js";
 import { runSoak } from "./scenarios/soak.js";
 import { removeRealFleet, runRealStartup, runStartups } from "./scenarios/startup.js";
+import { runStats } from "./scenarios/stats.js";
 import { runThroughput } from "./scenarios/throughput.js";
 
 /** The whole run, build included, must stay under 10 minutes. */
@@ -79,7 +81,14 @@ const SCENARIOS: [string, (ctx: BenchContext) => Promise<void>][] = [
   ],
   ["idle-still", runIdleStill],
   ["soak", runSoak],
+  ["stats", (ctx) => runStats(ctx, statsWindow(process.argv.slice(2)))],
 ];
+
+/** --stats-window=SECONDS: the statistics scenario's window (default 60 s; 300 shows heartbeats). */
+function statsWindow(argv: string[]): number | undefined {
+  const value = argv.find((a) => a.startsWith("--stats-window="))?.slice("--stats-window=".length);
+  return value ? Number(value) : undefined;
+}
 
 function parseOptions(
   argv: string[],
@@ -242,7 +251,11 @@ async function main(): Promise<number> {
   };
   // Only a complete, unaltered run replaces latest.json (the figures the README quotes).
   const partial =
-    options.only !== undefined || options.quick || options.profile || options.bridgeArgs.length > 0;
+    options.only !== undefined ||
+    options.quick ||
+    options.profile ||
+    options.bridgeArgs.length > 0 ||
+    statsWindow(process.argv.slice(2)) !== undefined;
   const out =
     options.out ?? join(REPO, "bench", "results", partial ? "partial.json" : "latest.json");
   writeJson(out, result);

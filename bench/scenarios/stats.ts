@@ -1,0 +1,142 @@
+// Statistics cost: 50 running containers (no healthchecks, no events), one bridge with
+// statistics on at the default 10 s interval beside one with them off, over a fixed window
+// (60 s, or --stats-window=SECONDS; 5 minutes shows the heartbeats too): each bridge's CPU
+// (schedstat, all threads), the messages the stats bridge published per minute, both RSS, and
+// the engine's own extra CPU (dockerd, containerd and the shims) against a window before the
+// stats bridge started.
+import { readdirSync, readFileSync } from "node:fs";
+import type { BridgeProcess } from "../bridge-process.js";
+import { sleep, until } from "../clock.js";
+import type { BenchContext } from "../context.js";
+import { Subscriber } from "../subscriber.js";
+import { FLEET_SIZE } from "./startup.js";
+
+const CLK_TCK = 100;
+const name = (i: number) => `bench-stats-${String(i + 1).padStart(2, "0")}`;
+
+/** CPU seconds of the engine's processes: those whose command line names its data dir. */
+function engineSeconds(dataDir: string | undefined): number | null {
+  if (!dataDir) return null;
+  let ticks = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dataDir)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+export async function runStats(ctx: BenchContext, windowOption?: number): Promise<void> {
+  const windowS = windowOption ?? (ctx.options.quick ? 15 : 60);
+  const baseS = ctx.options.quick ? 10 : 30;
+  const broker = await ctx.freshBroker();
+  const names = Array.from({ length: FLEET_SIZE }, (_, i) => name(i));
+  let dockerHost: string;
+  let closeFake: (() => Promise<void>) | undefined;
+  if (ctx.real && ctx.api) {
+    const api = ctx.api;
+    for (let i = 0; i < names.length; i += 10) {
+      await Promise.all(
+        names.slice(i, i + 10).map((n) => api.run({ name: n, cmd: ["sleep", "3600"] })),
+      );
+    }
+    dockerHost = ctx.real.dockerHost;
+  } else {
+    const engine = await ctx.fakeEngine();
+    engine.seed(names.map((n) => ({ name: n })));
+    for (const n of names) engine.stats.setLoad(n, { cpuPercent: 0.2, memoryBytes: 8 * 2 ** 20 });
+    dockerHost = engine.dockerHost;
+    closeFake = () => ctx.closeEngine(engine);
+  }
+  const setup = ctx.setup(ctx.real ? "dockerd" : "fake", broker.kind);
+  const sub = await Subscriber.connect(broker.url, ctx.clock, { filters: ["#"], keep: true });
+  const dataDir = ctx.real?.dataDir;
+  let on: BridgeProcess | undefined;
+  let off: BridgeProcess | undefined;
+  try {
+    off = ctx.startBridge({ dockerHost, mqttUrl: broker.url, hostId: "bench-stats-off" });
+    await sleep(ctx.options.quick ? 5000 : 15_000);
+    const e0 = engineSeconds(dataDir);
+    await sleep(baseS * 1000);
+    const e1 = engineSeconds(dataDir);
+
+    on = ctx.startBridge({
+      dockerHost,
+      mqttUrl: broker.url,
+      hostId: "bench-stats",
+      env: { STATS_ENABLED: "true" },
+    });
+    const statsTopics = () =>
+      new Set(sub.messages.filter((m) => m.topic.endsWith("/stats")).map((m) => m.topic)).size;
+    await until(() => statsTopics() >= FLEET_SIZE + 1, 90_000, "every container's figures", 100);
+    // Start-up, the first rounds and V8's background work: measure the steady state.
+    await sleep(ctx.options.quick ? 5000 : 20_000);
+    sub.reset();
+    const a0 = on.cpu();
+    const b0 = off.cpu();
+    const e2 = engineSeconds(dataDir);
+    await sleep(windowS * 1000);
+    const a1 = on.cpu();
+    const b1 = off.cpu();
+    const e3 = engineSeconds(dataDir);
+    const mine = sub.messages.filter((m) => m.topic.startsWith("docker/bench-stats/"));
+    const stats = mine.filter((m) => m.topic.endsWith("/stats")).length;
+    const perMin = (n: number) => (n / windowS) * 60;
+    const pct = (s: number) => (s / windowS) * 100;
+    const samples = `${windowS} s window, ${FLEET_SIZE} running containers, interval 10 s`;
+    ctx.add({
+      scenario: "stats",
+      name: "CPU with statistics on (schedstat)",
+      value: pct(a1.schedSeconds - a0.schedSeconds),
+      unit: "% of a core",
+      samples,
+      setup,
+      target: "< 1",
+      note: `${(a1.schedSeconds - a0.schedSeconds).toFixed(3)} CPU s; the same bridge with statistics off: ${pct(b1.schedSeconds - b0.schedSeconds).toFixed(3)}%`,
+    });
+    ctx.add({
+      scenario: "stats",
+      name: "MQTT messages with statistics on",
+      value: perMin(mine.length),
+      unit: "per minute",
+      samples,
+      setup,
+      note: `${mine.length} messages, ${stats} of them figures (containers and host); the 5-minute heartbeat adds up to ${FLEET_SIZE / 5 + 0.2} per minute`,
+    });
+    const ram = on.memory();
+    ctx.add({
+      scenario: "stats",
+      name: "RSS with statistics on",
+      value: ram.rssMb,
+      unit: "MB",
+      samples,
+      setup,
+      note: `peak ${ram.peakRssMb.toFixed(1)} MB; statistics off: ${off.memory().rssMb.toFixed(1)} MB`,
+    });
+    if (e0 !== null && e1 !== null && e2 !== null && e3 !== null) {
+      const before = ((e1 - e0) / baseS) * 100;
+      const during = ((e3 - e2) / windowS) * 100;
+      ctx.add({
+        scenario: "stats",
+        name: "engine CPU added by sampling (dockerd, containerd, shims)",
+        value: during - before,
+        unit: "% of a core",
+        samples: `${baseS} s without sampling, then the ${windowS} s window`,
+        setup,
+        note: `${before.toFixed(2)}% before, ${during.toFixed(2)}% while sampled; ${FLEET_SIZE * 6} one-shot requests a minute`,
+      });
+    }
+  } finally {
+    await sub.close();
+    await Promise.all([on?.stop(), off?.stop()]);
+    await closeFake?.();
+    const api = ctx.api;
+    if (ctx.real && api) await Promise.all(names.map((n) => api.rm(n)));
+  }
+}
