@@ -84,6 +84,8 @@ export class StatsSampler {
   }
 
   #round(): void {
+    // Nothing to sample is a complete round too: the host's sums (zero) still go out.
+    if (this.#targets.size === 0 && this.#inFlight === 0) this.#drained();
     for (const name of this.#targets.keys()) this.#enqueue(name);
   }
 
@@ -114,6 +116,10 @@ export class StatsSampler {
     if (this.#timer === undefined) return;
     this.#pump();
     if (this.#inFlight > 0 || this.#queue.size > 0) return;
+    this.#drained();
+  }
+
+  #drained(): void {
     try {
       this.#d.onDrained();
     } catch (err: unknown) {

@@ -185,6 +185,23 @@ describe("statistics on", () => {
   });
 });
 
+describe("a host with nothing running", () => {
+  it("still publishes its sums, as zero, within an interval", async () => {
+    const h = await start(ON, [{ name: "web", state: "exited" }]);
+    await h.recorder.waitFor(
+      "the host's sums",
+      () => h?.recorder.lastJson(h.topics.hostStats()) !== undefined,
+    );
+    expect(h.recorder.lastJson(h.topics.hostStats())).toMatchObject({
+      cpu_percent: 0,
+      memory_bytes: 0,
+      containers: 0,
+      cpus: 2,
+    });
+    expect(h.engine.stats.requests).toBe(0);
+  });
+});
+
 describe("which containers", () => {
   it("stats.containers and the opt-out label choose; the others get no entities and no topic", async () => {
     const h = await start({ ...ON, STATS_CONTAINERS: "web*,db" }, [
