@@ -38,22 +38,11 @@ export function controlAnswer(ops: ControlOps, path: string): Answer | undefined
       return NO_CONTENT;
     case "stop":
       if (!c.running) return NOT_MODIFIED;
-      if (c.paused) {
-        return conflict(
-          `Container ${c.id} is paused. Unpause the container before stopping or killing`,
-        );
-      }
+      // Engine 20.10 stops a paused container too: kill, unpause, die, stop (seen in
+      // test/e2e/bridge-control.test.ts).
       ops.stop(c.name);
       return NO_CONTENT;
     case "restart":
-      if (c.paused) {
-        return {
-          status: 500,
-          body: {
-            message: `Cannot restart container ${param}: Container ${c.id} is paused. Unpause the container before stopping or killing`,
-          },
-        };
-      }
       ops.restart(c.name);
       return NO_CONTENT;
     case "pause":
