@@ -19,9 +19,15 @@ export interface PruneOutcome {
   spaceReclaimed?: number;
 }
 
+/** A refusal by what stands in front of the engine: Portainer, or a socket proxy. */
+const FORBIDDEN_HINT =
+  "refused before the engine: the Portainer API key's user needs the right to operate containers (and, for prune, images), or the socket proxy must allow POST to these endpoints (see the README's Control section)";
+
 function failure(err: unknown): { ok: false; error: string; status?: number } {
   if (err instanceof DockerError && err.status !== undefined) {
-    return { ok: false, error: err.engineMessage || err.message, status: err.status };
+    const said = (err.engineMessage || err.message).trim();
+    const error = err.status === 401 || err.status === 403 ? `${said} (${FORBIDDEN_HINT})` : said;
+    return { ok: false, error, status: err.status };
   }
   return { ok: false, error: describeError(err) };
 }
