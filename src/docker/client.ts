@@ -7,6 +7,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { z } from "zod";
 import { DockerError } from "../errors.js";
 import { AbortRelay } from "./abort-relay.js";
+import { withStableId } from "./engine-identity.js";
 import {
   type ContainerInspect,
   type ContainerSummary,
@@ -139,7 +140,8 @@ export class DockerClient implements DockerApi {
   }
 
   async info(signal?: AbortSignal): Promise<EngineInfo> {
-    return this.#getJson("/info", infoSchema, signal);
+    // Podman's ID changes at every start of its service: the bridge needs one that does not.
+    return withStableId(await this.#getJson("/info", infoSchema, signal));
   }
 
   /** `/version`: the engine's release and API range (for `--check`). */

@@ -72,6 +72,8 @@ export interface FakeEngineOptions {
   id?: string;
   /** Start with the captured containers (loadFixtureSnapshot()). */
   fixtureSnapshot?: boolean;
+  /** Fields added to (or replacing) the captured /info, e.g. Podman's BuildahVersion. */
+  info?: Record<string, unknown>;
 }
 
 export interface RecordedRequest {
@@ -107,6 +109,8 @@ export class FakeEngine extends FakeEngineModel {
     readonly tempDir: string | undefined,
   ) {
     super(fixtures);
+    // The fixtures are read afresh for every engine: changing them here touches no other.
+    if (options.info) Object.assign(fixtures.info, options.info);
     this.#maxVersion = options.apiVersion ?? "1.41";
     this.#minVersion = options.minApiVersion ?? "1.12";
     this.#identity = {
