@@ -20,7 +20,7 @@ import {
 } from "./schemas.js";
 
 /** Newest API version this bridge knows; older engines are spoken to in their own version. */
-export const MAX_API_VERSION = "1.51";
+export const MAX_API_VERSION = "1.52";
 export const MIN_TESTED_API_VERSION = "1.41";
 
 export interface EngineEndpoint {

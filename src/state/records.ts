@@ -25,6 +25,8 @@ const ENGINE_ATTRIBUTES = new Set([
   "execID",
   "containerExitCode",
   "podId",
+  // `die` of Docker 23 and later (moby daemon/monitor.go).
+  "execDuration",
 ]);
 
 /**

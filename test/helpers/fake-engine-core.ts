@@ -3,7 +3,7 @@
 // healthcheck probes (rules in fake-engine-health.ts). The lifecycle operations (run, stop, die,
 // restart policies...) build on this in fake-engine-ops.ts. No I/O here: events go to publish().
 import { buildEvent, type EngineEvent, EventClock, type EventInput } from "./fake-engine-events.js";
-import { type EngineFixtures, fixtureContainers } from "./fake-engine-fixtures.js";
+import { atLeast152, type EngineFixtures, fixtureContainers } from "./fake-engine-fixtures.js";
 import { applyProbeResult, monitorRunning } from "./fake-engine-health.js";
 import {
   type ContainerSeed,
@@ -60,7 +60,7 @@ export abstract class FakeEngineCore {
 
   /** Emits any event (image, network, volume...) as the engine would, with scope and times. */
   emitEvent(input: EventInput): EngineEvent {
-    const ev = buildEvent(input, this.clock.next());
+    const ev = buildEvent(input, this.clock.next(), !atLeast152(this.fixtures.api));
     this.publish(ev);
     return ev;
   }
