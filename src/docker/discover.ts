@@ -13,7 +13,10 @@ export function candidateSockets(env: NodeJS.ProcessEnv): string[] {
   return list;
 }
 
-/** Whether something listens on the unix socket at `path` (a stale socket file refuses). */
+/**
+ * Whether something listens on the unix socket at `path` (a stale socket file refuses). A socket
+ * the bridge may not use (permission denied) counts as the engine's: the run then says why.
+ */
 export function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ path });
@@ -24,7 +27,9 @@ export function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> 
     };
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
+    socket.once("error", (err: NodeJS.ErrnoException) =>
+      done(err.code === "EACCES" || err.code === "EPERM"),
+    );
   });
 }
 
