@@ -35,10 +35,17 @@ export class ConfigError extends BridgeError {
 export class DockerError extends BridgeError {
   /** HTTP status when the engine answered, undefined when it could not be reached. */
   readonly status: number | undefined;
+  /** The engine's own `message` when it answered an error: shown to users as it is. */
+  readonly engineMessage: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number; engineMessage?: string },
+  ) {
     super(code, message, options);
     this.status = options?.status;
+    this.engineMessage = options?.engineMessage;
   }
 }
 

@@ -81,6 +81,26 @@ export interface EventStreamOptions {
 }
 
 /** What the bridge needs from an engine; tests and other transports can provide their own. */
+/** One Engine API call through DockerClient.call (the path without the version prefix). */
+export interface EngineCall {
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** No timeout on headers or body: for streams that stay open. */
+  streaming?: boolean;
+  /** Overrides the client's request timeout (a stop waits for the container's own timeout). */
+  timeoutMs?: number;
+}
+
+export interface EngineAnswer {
+  status: number;
+  /** Read it (json(), text()) or dump() it: an unread body holds the connection. */
+  body: Dispatcher.ResponseData["body"];
+}
+
 export interface DockerApi {
   readonly apiVersion: string | undefined;
   negotiate(signal?: AbortSignal): Promise<string>;
@@ -181,6 +201,23 @@ export class DockerClient implements DockerApi {
     return res.body;
   }
 
+  /**
+   * Any other Engine API call, for the features that act (control, updates) or sample (stats):
+   * 2xx and 304 (already in that state) answer; anything else throws a DockerError with the
+   * engine's status and message.
+   */
+  async call(request: EngineCall): Promise<EngineAnswer> {
+    const res = await this.#request(request.path, {
+      method: request.method,
+      body: request.body,
+      headers: request.headers,
+      signal: request.signal,
+      streaming: request.streaming,
+      timeoutMs: request.timeoutMs,
+    });
+    return { status: res.statusCode, body: res.body };
+  }
+
   async close(): Promise<void> {
     await this.#dispatcher.close();
   }
@@ -210,8 +247,19 @@ export class DockerClient implements DockerApi {
 
   async #request(
     path: string,
-    opts: { signal?: AbortSignal | undefined; versioned?: boolean; streaming?: boolean },
+    opts: {
+      signal?: AbortSignal | undefined;
+      versioned?: boolean;
+      streaming?: boolean | undefined;
+      method?: EngineCall["method"] | undefined;
+      body?: unknown;
+      headers?: Record<string, string> | undefined;
+      timeoutMs?: number | undefined;
+    },
   ): Promise<Dispatcher.ResponseData> {
+    const method = opts.method ?? "GET";
+    const timeout = opts.streaming ? 0 : (opts.timeoutMs ?? this.#requestTimeoutMs);
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const version = opts.versioned === false ? undefined : this.#apiVersion;
     const fullPath = `${this.#endpoint.pathPrefix ?? ""}${version ? `/v${version}` : ""}${path}`;
     const lease = this.#aborts.lease(opts.signal);
@@ -220,12 +268,18 @@ export class DockerClient implements DockerApi {
       res = await this.#dispatcher.request({
         origin: this.#endpoint.origin,
         path: fullPath,
-        method: "GET",
-        headers: { ...this.#endpoint.headers, accept: "application/json" },
+        method,
+        headers: {
+          ...this.#endpoint.headers,
+          accept: "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...opts.headers,
+        },
+        ...(body === undefined ? {} : { body }),
         signal: lease.signal,
         // A buffering proxy (Portainer) may hold a stream's headers back until data flows.
-        headersTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
-        bodyTimeout: opts.streaming ? 0 : this.#requestTimeoutMs,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
       });
     } catch (err: unknown) {
       lease.release();
@@ -239,6 +293,8 @@ export class DockerClient implements DockerApi {
     // undici holds the request's signal until the body is closed (read, dumped or destroyed).
     res.body.once("close", lease.release);
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    // 304: a start of a running container, a stop of a stopped one; never for a GET we make.
+    if (res.statusCode === 304 && method !== "GET") return res;
     let message = "";
     try {
       const text = await res.body.text();
@@ -253,10 +309,8 @@ export class DockerClient implements DockerApi {
     const code = /too new|API version/i.test(message) ? "DOCKER_API_VERSION" : "DOCKER_HTTP_ERROR";
     throw new DockerError(
       code,
-      `GET ${path} answered ${res.statusCode}: ${message.slice(0, 200)}`,
-      {
-        status: res.statusCode,
-      },
+      `${method} ${path} answered ${res.statusCode}: ${message.slice(0, 200)}`,
+      { status: res.statusCode, engineMessage: message.slice(0, 500) },
     );
   }
 }

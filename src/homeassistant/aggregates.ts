@@ -5,6 +5,7 @@ import {
   type Component,
   type DiscoveryContext,
   type DiscoveryMessage,
+  extensionParts,
   silentOnClear,
 } from "./discovery.js";
 
@@ -89,11 +90,12 @@ function sensor(
   };
 }
 
+/** Adds ids, and the device's state topic to the parts that read it (features name their own). */
 function finish(
   ctx: DiscoveryContext,
   deviceId: string,
   entityName: string,
-  stateTopic: string,
+  stateTopic: string | undefined,
   parts: Component[],
 ): Component[] {
   return parts.map((p) => ({
@@ -102,7 +104,9 @@ function finish(
       ...p.config,
       unique_id: ctx.topics.uniqueId(deviceId, p.key),
       default_entity_id: ctx.topics.defaultEntityId(p.platform, entityName, p.key),
-      state_topic: (p.config.state_topic as string | undefined) ?? stateTopic,
+      ...(stateTopic
+        ? { state_topic: (p.config.state_topic as string | undefined) ?? stateTopic }
+        : {}),
     },
   }));
 }
@@ -154,19 +158,28 @@ export function hostDiscovery(ctx: DiscoveryContext, host: HostInfo): DiscoveryM
       },
     },
   ];
-  const components = finish(ctx, deviceId, host.name, ctx.topics.hostState(), parts);
+  const features = extensionParts(ctx, "host", (ext) => ext.host?.());
+  const components = [
+    ...finish(ctx, deviceId, host.name, ctx.topics.hostState(), parts),
+    ...finish(ctx, deviceId, host.name, undefined, features.components),
+  ];
   // The engine sensor must stay readable when the engine is gone; the counts go unavailable.
   const [engine, ...rest] = components;
   const avail = { availability: [{ topic: ctx.topics.availability() }] };
   const withAvail = rest.map((c) => ({
     ...c,
-    config: silentOnClear({ ...c.config, ...avail }),
+    config: silentOnClear({ ...avail, ...c.config }),
   }));
-  return assemble(ctx, deviceId, device, engine ? [engine, ...withAvail] : withAvail, [], false);
+  const all = engine ? [engine, ...withAvail] : withAvail;
+  return assemble(ctx, deviceId, device, all, features.retired, false);
 }
 
-/** A Compose stack's device: all running, problem, and counts. */
-export function stackDiscovery(ctx: DiscoveryContext, project: string): DiscoveryMessage[] {
+/** A Compose stack's device: all running, problem, counts, and the features' entities. */
+export function stackDiscovery(
+  ctx: DiscoveryContext,
+  project: string,
+  members: readonly ContainerRecord[] = [],
+): DiscoveryMessage[] {
   const deviceId = ctx.topics.stackDeviceId(project);
   const device = {
     identifiers: [deviceId],
@@ -202,5 +215,7 @@ export function stackDiscovery(ctx: DiscoveryContext, project: string): Discover
     ...c,
     config: silentOnClear({ ...c.config, json_attributes_topic: stateTopic }),
   }));
-  return assemble(ctx, deviceId, device, components, [], true);
+  const features = extensionParts(ctx, "stack", (ext) => ext.stack?.(project, members));
+  components.push(...finish(ctx, deviceId, `${project} stack`, undefined, features.components));
+  return assemble(ctx, deviceId, device, components, features.retired, true);
 }

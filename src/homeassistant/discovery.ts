@@ -19,6 +19,48 @@ export interface DiscoveryContext {
   stacks?: boolean;
   /** Told of a label value left out of discovery (an icon Home Assistant would reject). */
   onLabelProblem?: (problem: LabelProblem) => void;
+  /** Entities that features (control, statistics, updates) add to the bridge's devices. */
+  extensions?: readonly DiscoveryExtension[];
+}
+
+/** A component's identity within its device: enough to remove it. */
+export type ComponentKey = Pick<Component, "key" | "platform">;
+
+/**
+ * A feature's entities on the bridge's devices. Components come raw (key, platform, and a config
+ * naming its own topics); ids are added here, like the built-in entities'. A component a device
+ * no longer has is removed: for a container by the announcer (it remembers what it announced),
+ * after a restart by the start-up cleanup (it compares with the retained payload). A stack's
+ * device is re-announced as its members change and remembers nothing: list in `stackKeys` every
+ * key a feature may put there, so the ones not announced now go out as removal stubs.
+ */
+export interface DiscoveryExtension {
+  container?(record: ContainerRecord): Component[];
+  /** Changes whenever container()'s answer for this record would: the announcer compares it. */
+  containerKey?(record: ContainerRecord): string;
+  host?(): Component[];
+  stack?(project: string, members: readonly ContainerRecord[]): Component[];
+  stackKeys?: readonly ComponentKey[];
+}
+
+type DeviceKind = "container" | "host" | "stack";
+
+/** What the extensions announce on one device now, and stubs for the rest of their keys. */
+export function extensionParts(
+  ctx: DiscoveryContext,
+  kind: DeviceKind,
+  announce: (ext: DiscoveryExtension) => Component[] | undefined,
+): { components: Component[]; retired: ComponentKey[] } {
+  const components: Component[] = [];
+  const retired: ComponentKey[] = [];
+  for (const ext of ctx.extensions ?? []) {
+    const now = announce(ext) ?? [];
+    components.push(...now);
+    for (const k of kind === "stack" ? (ext.stackKeys ?? []) : []) {
+      if (!now.some((c) => c.key === k.key)) retired.push(k);
+    }
+  }
+  return { components, retired };
 }
 
 export interface DiscoveryMessage {
@@ -58,7 +100,7 @@ export function assemble(
   deviceId: string,
   device: Record<string, unknown>,
   components: readonly Component[],
-  removed: readonly Component[],
+  removed: readonly ComponentKey[],
   availability: boolean,
 ): DiscoveryMessage[] {
   const shared = availability ? { availability: [{ topic: ctx.topics.availability() }] } : {};
@@ -115,33 +157,35 @@ function iconLabel(ctx: DiscoveryContext, record: ContainerRecord): string | und
   return undefined;
 }
 
-/** The components of a container's device, for the enabled entity groups. */
+/** The components of a container's device: the enabled entity groups, then the features'. */
 export function containerComponents(ctx: DiscoveryContext, record: ContainerRecord): Component[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const stateTopic = ctx.topics.containerState(record.name);
   const icon = iconLabel(ctx, record);
-  return containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => {
-    const topics = spec.eventTopic
-      ? { state_topic: ctx.topics.containerEvents(record.name) }
-      : { state_topic: stateTopic, json_attributes_topic: stateTopic };
-    return {
-      key: spec.key,
-      platform: spec.platform,
-      config: silentOnClear({
-        ...spec.config,
-        unique_id: ctx.topics.uniqueId(deviceId, spec.key),
-        default_entity_id: ctx.topics.containerEntityId(spec.platform, record.name, spec.key),
-        ...topics,
-      }),
-    };
-  });
+  const builtIn = containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => ({
+    key: spec.key,
+    platform: spec.platform,
+    config: spec.eventTopic
+      ? { ...spec.config, state_topic: ctx.topics.containerEvents(record.name) }
+      : { ...spec.config, state_topic: stateTopic, json_attributes_topic: stateTopic },
+  }));
+  const features = extensionParts(ctx, "container", (ext) => ext.container?.(record));
+  return [...builtIn, ...features.components].map((c) => ({
+    key: c.key,
+    platform: c.platform,
+    config: silentOnClear({
+      ...c.config,
+      unique_id: ctx.topics.uniqueId(deviceId, c.key),
+      default_entity_id: ctx.topics.containerEntityId(c.platform, record.name, c.key),
+    }),
+  }));
 }
 
 /** Discovery for one container, with stubs removing components it no longer has. */
 export function containerDiscovery(
   ctx: DiscoveryContext,
   record: ContainerRecord,
-  removed: readonly Component[] = [],
+  removed: readonly ComponentKey[] = [],
 ): DiscoveryMessage[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const device: Record<string, unknown> = {
@@ -154,6 +198,28 @@ export function containerDiscovery(
   const area = record.labels[LABELS.area];
   if (area) device.suggested_area = area;
   return assemble(ctx, deviceId, device, containerComponents(ctx, record), removed, true);
+}
+
+/**
+ * A device payload that also removes the components an earlier one announced and this one lacks
+ * (a feature or entity group turned off, a container no longer allowed), or undefined when there
+ * are none. Home Assistant keeps a device's components until it is told to drop each.
+ */
+export function withRemovalStubs(earlier: string, now: string): string | undefined {
+  try {
+    const before = JSON.parse(earlier) as { components?: Record<string, Record<string, unknown>> };
+    const after = JSON.parse(now) as { components?: Record<string, Record<string, unknown>> };
+    if (!before.components || !after.components) return undefined;
+    const stubs: Record<string, { platform: unknown }> = {};
+    for (const [key, c] of Object.entries(before.components)) {
+      const announced = Object.keys(c).some((k) => k !== "platform");
+      if (announced && !(key in after.components)) stubs[key] = { platform: c.platform };
+    }
+    if (Object.keys(stubs).length === 0) return undefined;
+    return JSON.stringify({ ...after, components: { ...after.components, ...stubs } });
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when a retained discovery payload was published by this bridge for this host. */

@@ -56,11 +56,15 @@ export class Aggregates {
     const project = record.compose_project;
     if (!project || !this.#d.stacks || this.#stacks.has(project)) return;
     this.#stacks.add(project);
-    if (this.#d.discovery) this.#announceStack(project);
+    if (!this.#d.discovery) return;
+    const members = [...this.#d.records()].filter((r) => r.compose_project === project);
+    if (!members.some((r) => r.name === record.name)) members.push(record);
+    this.#announceStack(project, members);
   }
 
-  #announceStack(project: string): void {
-    for (const m of stackDiscovery(this.#d.ctx, project)) {
+  /** Re-announced when its members change only if a feature adds entities that depend on them. */
+  #announceStack(project: string, members: readonly ContainerRecord[]): void {
+    for (const m of stackDiscovery(this.#d.ctx, project, members)) {
       this.#d.publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.stackDiscovery);
     }
   }
@@ -115,8 +119,11 @@ export class Aggregates {
       list.push(r);
       byProject.set(r.compose_project, list);
     }
+    const membersMatter = (ctx.extensions ?? []).some((e) => e.stack !== undefined);
     for (const [project, members] of byProject) {
-      if (!this.#stacks.has(project) && this.#d.discovery) this.#announceStack(project);
+      const known = this.#stacks.has(project);
+      // The publisher sends a retained payload only when it differs from the last one.
+      if ((!known || membersMatter) && this.#d.discovery) this.#announceStack(project, members);
       this.#stacks.add(project);
       publisher.setRetained(
         ctx.topics.stackState(project),

@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import {
   type Component,
+  type ComponentKey,
   containerComponents,
   containerDiscovery,
   type DiscoveryContext,
@@ -16,7 +17,7 @@ interface Announced {
   topics: string[];
   components: Component[];
   /** Components dropped since first announced, kept as removal stubs. */
-  removed: Component[];
+  removed: ComponentKey[];
   /** What the discovery payload depends on; recomputed only when this changes. */
   key: string;
 }
@@ -56,7 +57,14 @@ export class Announcer {
     // Everything the discovery payload depends on, cheap to compare on every state change.
     const hasHealth = record.healthcheck !== null || record.health !== "none";
     const labels = [LABELS.name, LABELS.area, LABELS.icon].map((l) => record.labels[l] ?? "");
-    const key = [record.image, record.compose_project ?? "", hasHealth, ...labels].join("\u0000");
+    const features = (this.#ctx.extensions ?? []).map((e) => e.containerKey?.(record) ?? "");
+    const key = [
+      record.image,
+      record.compose_project ?? "",
+      hasHealth,
+      ...labels,
+      ...features,
+    ].join("\u0000");
     const prev = this.#announced.get(record.name);
     if (prev && prev.key === key) return;
     const components = containerComponents(this.#ctx, record);
@@ -64,7 +72,9 @@ export class Announcer {
     // Components of groups turned off in the configuration are sent as removal stubs too: an
     // earlier run may have announced them, and Home Assistant keeps what it is not told to drop.
     const { groups: _enabled, ...everyGroup } = this.#ctx;
-    const turnedOff = this.#ctx.groups ? containerComponents(everyGroup, record) : [];
+    const turnedOff: ComponentKey[] = this.#ctx.groups
+      ? containerComponents(everyGroup, record)
+      : [];
     const removed = [...(prev?.removed ?? []), ...(prev?.components ?? []), ...turnedOff].filter(
       (c, i, all) => !keys.includes(c.key) && all.findIndex((o) => o.key === c.key) === i,
     );

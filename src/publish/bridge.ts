@@ -29,6 +29,7 @@ import { recordFromEvent } from "../state/records.js";
 import { Aggregates } from "./aggregates.js";
 import { Announcer } from "./announcer.js";
 import { EventPublisher, entityEventsOn } from "./events.js";
+import type { ContainerFeature, MirrorView } from "./features.js";
 import { StaleCleanup } from "./stale-cleanup.js";
 
 export interface BridgeOptions {
@@ -61,6 +62,8 @@ export interface BridgeOptions {
   offlineDelayMs?: number;
   /** How long to collect retained discovery at start-up before clearing stale entries. */
   cleanupSettleMs?: number;
+  /** What else follows the mirrored containers: control, statistics, updates. */
+  features?: readonly ContainerFeature[];
 }
 
 export interface BridgeStats {
@@ -122,6 +125,7 @@ export class Bridge implements WatcherSink {
       stacks: ha.stacks ?? true,
       ...(ha.entities ? { groups: new Set(ha.entities) } : {}),
       onLabelProblem: labelProblemLogger(options.log),
+      extensions: (options.features ?? []).flatMap((f) => (f.discovery ? [f.discovery] : [])),
     };
     const deps = { ctx, publisher: options.publisher, log: options.log };
     this.#events = new EventPublisher({
@@ -195,6 +199,17 @@ export class Bridge implements WatcherSink {
     }
     publisher.onConnect(() => this.#cleanup.connected());
     if (publisher.connected) this.#cleanup.connected();
+    const view: MirrorView = {
+      announced: () => this.#announced(),
+      get: (name) =>
+        this.#phases.get(name) === "announced" ? this.#model.records.get(name) : undefined,
+      engine: () => this.#host,
+    };
+    for (const feature of this.#features) feature.start?.(view);
+  }
+
+  get #features(): readonly ContainerFeature[] {
+    return this.#o.features ?? [];
   }
 
   stop(): void {
@@ -206,6 +221,7 @@ export class Bridge implements WatcherSink {
     clearTimeout(this.#birthTimer);
     this.#cleanup.stop();
     this.#aggregates.stop();
+    for (const feature of this.#features) feature.stop?.();
   }
 
   /** Clears everything published for this host: for an engine that is no longer followed. */
@@ -229,6 +245,7 @@ export class Bridge implements WatcherSink {
     clearTimeout(this.#offlineTimer);
     this.#offlineTimer = undefined;
     this.#o.publisher.setRetained(this.#o.topics.availability(), "online", PRIORITY.availability);
+    for (const feature of this.#features) feature.engineConnected?.(info, apiVersion);
   }
 
   snapshot(records: ContainerRecord[]): void {
@@ -343,6 +360,7 @@ export class Bridge implements WatcherSink {
       JSON.stringify(publicState(record)),
       PRIORITY.state,
     );
+    for (const feature of this.#features) feature.announced?.(record);
   }
 
   #startGrace(name: string): void {
@@ -364,6 +382,7 @@ export class Bridge implements WatcherSink {
     this.#announcer.remove(name);
     this.#o.publisher.clearRetained(this.#o.topics.containerState(name), PRIORITY.state);
     this.#aggregates.markDirty();
+    for (const feature of this.#features) feature.cleared?.(name);
     this.#log.info({ container: name }, "container removed; entities cleared");
   }
 

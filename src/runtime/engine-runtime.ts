@@ -15,8 +15,10 @@ import {
   buildKeyMatcher,
   engineEventFilters,
 } from "../state/filter.js";
+import type { ContainerRecord } from "../state/model.js";
 import { VERSION } from "../version.js";
 import { EngineReporter } from "./engine-reporter.js";
+import { buildFeatures } from "./features.js";
 import type { Metrics } from "./metrics.js";
 
 export interface EngineSpec {
@@ -45,6 +47,8 @@ export interface EngineRuntimeDeps {
   client?: DockerClient;
   /** Add the host id to a configured mqtt.client_id (several engines share one setting). */
   clientIdSuffix?: boolean;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
 }
 
 export class EngineRuntime {
@@ -122,6 +126,15 @@ export class EngineRuntime {
           })
         : defaultMirror,
       eventFilter: buildEventFilter(eventSettings),
+      features: buildFeatures({
+        config,
+        docker: this.docker,
+        topics: this.topics,
+        publisher: this.publisher,
+        log,
+        hostId: spec.hostId,
+        ...(deps.isSelf ? { isSelf: deps.isSelf } : {}),
+      }),
       ...(t.offlineDelayMs !== undefined ? { offlineDelayMs: t.offlineDelayMs } : {}),
       ...(t.cleanupSettleMs !== undefined ? { cleanupSettleMs: t.cleanupSettleMs } : {}),
     });

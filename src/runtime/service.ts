@@ -9,6 +9,7 @@ import type { DockerEvents } from "../lib/docker-events.js";
 import type { EmbeddedBroker } from "../mqtt/embedded-broker.js";
 import { type MqttPublisher, redactBroker } from "../mqtt/publisher.js";
 import type { Bridge } from "../publish/bridge.js";
+import type { ContainerRecord } from "../state/model.js";
 import { VERSION } from "../version.js";
 import {
   configuredEngines,
@@ -58,6 +59,8 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** How often the debug-level summary of counters is logged (default 5 minutes). */
   summaryIntervalMs?: number;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
 }
 
 /** The bridge itself: broker, one runtime per engine, Portainer's environments; stop() in reverse. */
@@ -138,6 +141,7 @@ async function startPipeline(
       timings,
       clientIdSuffix: !single,
       ...(client ? { client } : {}),
+      ...(options.isSelf ? { isSelf: options.isSelf } : {}),
     });
     runtime.start();
     metrics?.addEngine({ host: spec.hostId, watcher: runtime.watcher, bridge: runtime.bridge });

@@ -169,6 +169,7 @@ export function writePing(res: ServerResponse): void {
 /** Writes an answer computed earlier (see fake-engine-timing.ts). */
 export function writeAnswer(res: ServerResponse, answer: Answer): void {
   if ("ping" in answer) writePing(res);
+  else if (answer.body === undefined) res.writeHead(answer.status).end();
   else writeJson(res, answer.status, answer.body);
 }
 

@@ -248,6 +248,12 @@ export abstract class FakeEngineModel extends FakeEngineCore {
 
   #stopSequence(c: FakeContainer, exitCode: number | undefined): void {
     this.emitFor(c, "kill", { signal: "15" });
+    // A paused container is resumed to take the signal: kill, unpause, die, stop (engine 20.10,
+    // seen in test/e2e/bridge-control.test.ts).
+    if (c.paused) {
+      c.paused = false;
+      this.emitFor(c, "unpause");
+    }
     if (exitCode === undefined) this.emitFor(c, "kill", { signal: "9" });
     this.#exit(c, exitCode ?? 137, false);
     this.emitFor(c, "stop");

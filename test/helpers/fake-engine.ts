@@ -22,6 +22,7 @@ import {
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { controlAnswer } from "./fake-engine-control.js";
 import {
   buildEvent,
   type EngineEvent,
@@ -389,6 +390,8 @@ export class FakeEngine extends FakeEngineModel {
         this.#heldPings.add(res);
         res.on("close", () => this.#heldPings.delete(res));
       }
+    } else if (method === "POST") {
+      this.#reply(res, path, controlAnswer(this, path) ?? NOT_FOUND);
     } else if (method !== "GET") {
       this.#reply(res, path, NOT_FOUND);
     } else if (path === "/events") {

@@ -1,0 +1,50 @@
+// The optional features of one engine (control, statistics, updates), each built only when its
+// configuration turns it on (entities an earlier run announced for a feature now off are removed
+// by the start-up cleanup). Each feature gets what it needs here and nothing of the others.
+import type { Logger } from "pino";
+import type { Config } from "../config/loader.js";
+import { buildControlPolicy } from "../control/commands.js";
+import { Controller } from "../control/controller.js";
+import { EngineActions } from "../control/engine-actions.js";
+import { isSelfBy, readSelfClues } from "../control/self.js";
+import type { DockerClient } from "../docker/client.js";
+import type { Topics } from "../homeassistant/topics.js";
+import type { MqttPublisher } from "../mqtt/publisher.js";
+import type { ContainerFeature } from "../publish/features.js";
+import type { ContainerRecord } from "../state/model.js";
+
+export interface FeatureDeps {
+  config: Config;
+  docker: DockerClient;
+  topics: Topics;
+  publisher: MqttPublisher;
+  log: Logger;
+  hostId: string;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
+}
+
+export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
+  const { config, topics } = deps;
+  const isSelf =
+    deps.isSelf ??
+    (
+      (clues) => (record: ContainerRecord) =>
+        isSelfBy(clues, record)
+    )(readSelfClues());
+  const features: ContainerFeature[] = [];
+  if (config.control.enabled) {
+    features.push(
+      new Controller({
+        topics,
+        publisher: deps.publisher,
+        actions: new EngineActions(deps.docker, config.control.stop_timeout_seconds),
+        log: deps.log.child({ module: "control", host: deps.hostId }),
+        policy: buildControlPolicy(config.control.containers),
+        isSelf,
+        prune: config.control.prune,
+      }),
+    );
+  }
+  return features;
+}
