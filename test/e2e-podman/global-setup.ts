@@ -8,7 +8,7 @@
 // Teardown removes every container, stops both by PID and removes every mount and file.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { TestProject } from "vitest/node";
@@ -17,7 +17,6 @@ import {
   isAlive,
   launchDockerd,
   launchMosquitto,
-  pingEngine,
   readState,
   stateFileOf,
   updateState,
@@ -107,12 +106,36 @@ async function importImage(cli: readonly string[], rootfs: string): Promise<void
   await rm(tar, { force: true });
 }
 
-/** Removes every container with the CLI (works with the service down), then what dockerd's teardown removes. */
-export async function destroyPodman(dataDir: string, podman: string): Promise<void> {
-  if (!(await pingEngine(join(dataDir, "docker.sock")))) {
-    await runPodman(podmanCli(podman, dataDir), ["rm", "--all", "--force"]).catch(() => "");
+/** Where Podman's runc keeps its containers' state (runc's default for root). */
+const RUNC_ROOT = "/run/runc";
+
+/**
+ * Deletes, with runc itself, every container whose root file system is under `dataDir`: what is
+ * left when a run was killed mid-operation and Podman lost track (its conmon gone, the process
+ * still running). Other runc users' containers (another engine's) are never touched.
+ */
+async function deleteOrphans(dataDir: string): Promise<void> {
+  for (const id of await readdir(RUNC_ROOT).catch(() => [])) {
+    const state = await readFile(join(RUNC_ROOT, id, "state.json"), "utf8").catch(() => "");
+    if (!state.includes(`"${dataDir}/`)) continue;
+    await execFileAsync("runc", ["--root", RUNC_ROOT, "delete", "--force", id], {
+      env: { ...process.env, PATH: CHILD_PATH },
+    }).catch(() => undefined);
   }
+}
+
+/**
+ * Removes every container with the CLI (it needs no service), then any container Podman lost,
+ * then what dockerd's teardown removes (the service and mosquitto by PID, processes naming the
+ * dir, mounts, files).
+ */
+export async function destroyPodman(dataDir: string, podman: string): Promise<void> {
+  await runPodman(podmanCli(podman, dataDir), ["rm", "--all", "--force", "--time=0"]).catch(
+    () => "",
+  );
+  await deleteOrphans(dataDir);
   await destroyServices(dataDir);
+  await deleteOrphans(dataDir);
 }
 
 /** Removes what an earlier run left when it was killed before its teardown (its owner is gone). */
