@@ -8,9 +8,9 @@ import { type EngineEntry, LOG_LEVELS } from "./formats.js";
 export const configSchema = {
   docker: {
     host: {
-      doc: "Where the Docker Engine is: unix:///path, tcp://host:port, http:// or https://",
+      doc: "Where the Docker Engine is: unix:///path, tcp://host:port, http:// or https://. Empty: the first socket that answers of /var/run/docker.sock, $XDG_RUNTIME_DIR/docker.sock, /run/podman/podman.sock, $XDG_RUNTIME_DIR/podman/podman.sock",
       format: "docker-host",
-      default: "unix:///var/run/docker.sock",
+      default: "",
       env: "DOCKER_HOST",
       arg: "docker-host",
     },

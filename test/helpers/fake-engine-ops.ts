@@ -180,7 +180,8 @@ export abstract class FakeEngineModel extends FakeEngineCore {
   }
 
   /** `docker rename`: rename with the new name and `oldName` = "/old". */
-  rename(name: string, newName: string): void {
+  /** `silent`: no event (a test emitting Podman's own rename, which has no oldName, with emitRaw). */
+  rename(name: string, newName: string, options: { silent?: boolean } = {}): void {
     const c = this.findContainer(name);
     const next = newName.replace(/^\//, "");
     if ([...this.containers.values()].some((o) => o.name === next)) {
@@ -188,7 +189,7 @@ export abstract class FakeEngineModel extends FakeEngineCore {
     }
     const oldName = `/${c.name}`;
     c.name = next;
-    this.emitFor(c, "rename", { oldName });
+    if (!options.silent) this.emitFor(c, "rename", { oldName });
   }
 
   /**
