@@ -152,6 +152,34 @@ export class Topics {
     return deviceId === host || deviceId?.startsWith(`${host}__`) ? deviceId : undefined;
   }
 
+  // --- control: commands in, results out (never retained) ---
+
+  /** Commands for one container: start, stop, restart, pause, unpause. */
+  containerCommand(name: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/command`;
+  }
+
+  /** Commands for every mirrored container of a Compose project: start, stop, restart. */
+  stackCommand(project: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/stacks/${sanitiseId(project)}/command`;
+  }
+
+  /** Commands for the host: prune_images. */
+  hostCommand(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/command`;
+  }
+
+  /** The subscriptions that receive every command for this host. */
+  commandFilters(): string[] {
+    const host = `${this.#s.baseTopic}/${this.#s.hostId}`;
+    return [`${host}/containers/+/command`, `${host}/stacks/+/command`, `${host}/command`];
+  }
+
+  /** Where a command's outcome is published. */
+  commandResult(commandTopic: string): string {
+    return `${commandTopic}/result`;
+  }
+
   // --- statistics (src/stats) ---
 
   /** Retained figures of one running container (`docker stats`), while statistics are on. */

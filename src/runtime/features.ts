@@ -1,12 +1,18 @@
 // The optional features of one engine (control, statistics, updates), each built only when its
-// configuration turns it on. Each gets what it needs here and nothing of the others.
+// configuration turns it on (entities an earlier run announced for a feature now off are removed
+// by the start-up cleanup). Each feature gets what it needs here and nothing of the others.
 import type { Logger } from "pino";
 import { parseEntityGroups } from "../config/formats.js";
 import type { Config } from "../config/loader.js";
+import { buildControlPolicy } from "../control/commands.js";
+import { Controller } from "../control/controller.js";
+import { EngineActions } from "../control/engine-actions.js";
+import { isSelfBy, readSelfClues } from "../control/self.js";
 import type { DockerClient } from "../docker/client.js";
 import type { Topics } from "../homeassistant/topics.js";
 import type { MqttPublisher } from "../mqtt/publisher.js";
 import type { ContainerFeature } from "../publish/features.js";
+import type { ContainerRecord } from "../state/model.js";
 import { StatsFeature } from "../stats/feature.js";
 
 export interface FeatureDeps {
@@ -16,11 +22,32 @@ export interface FeatureDeps {
   publisher: MqttPublisher;
   log: Logger;
   hostId: string;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
 }
 
 export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
-  const { config } = deps;
+  const { config, topics } = deps;
+  const isSelf =
+    deps.isSelf ??
+    (
+      (clues) => (record: ContainerRecord) =>
+        isSelfBy(clues, record)
+    )(readSelfClues());
   const features: ContainerFeature[] = [];
+  if (config.control.enabled) {
+    features.push(
+      new Controller({
+        topics,
+        publisher: deps.publisher,
+        actions: new EngineActions(deps.docker, config.control.stop_timeout_seconds),
+        log: deps.log.child({ module: "control", host: deps.hostId }),
+        policy: buildControlPolicy(config.control.containers),
+        isSelf,
+        prune: config.control.prune,
+      }),
+    );
+  }
   if (config.stats.enabled) features.push(statsFeature(deps));
   return features;
 }

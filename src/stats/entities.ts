@@ -9,7 +9,7 @@
 // `availability_mode`) override the device-level one (`_merge_common_device_options` in
 // homeassistant/components/mqtt/discovery.py copies a shared option only when the component lacks
 // it). expire_after, longer than the heartbeat, catches figures that silently stop arriving.
-import type { Component, ComponentKey, DiscoveryExtension } from "../homeassistant/discovery.js";
+import type { Component, DiscoveryExtension } from "../homeassistant/discovery.js";
 import type { StatsEntityGroup } from "../homeassistant/entities.js";
 import type { Topics } from "../homeassistant/topics.js";
 import type { ContainerRecord } from "../state/model.js";
@@ -138,9 +138,6 @@ export interface StatsEntityOptions {
   sampled(record: ContainerRecord): boolean;
 }
 
-const keysOf = (list: readonly StatsEntity[]): ComponentKey[] =>
-  list.map((e) => ({ key: e.key, platform: "sensor" }));
-
 export function statsDiscovery(o: StatsEntityOptions): DiscoveryExtension {
   const expireAfter = expireAfterSeconds(o.intervalSeconds);
   const chosen = (list: readonly StatsEntity[]) => list.filter((e) => o.groups.has(e.group));
@@ -173,6 +170,5 @@ export function statsDiscovery(o: StatsEntityOptions): DiscoveryExtension {
         config: { ...e.config, state_topic: o.topics.hostStats(), expire_after: expireAfter },
       }));
     },
-    keys: { container: keysOf(CONTAINER_ENTITIES), host: keysOf(HOST_ENTITIES) },
   };
 }
