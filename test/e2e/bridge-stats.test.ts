@@ -71,13 +71,14 @@ describeE2E("statistics", () => {
       const allocated = Date.now();
       await rec.waitFor(
         "hog's 48 MiB",
-        () => Number(stats("hog")?.memory_bytes) >= before + 48 * MIB,
+        // 48 MiB written; the sleep's own few hundred KiB may have shrunk since the first sample.
+        () => Number(stats("hog")?.memory_bytes) >= before + 46 * MIB,
         5 * INTERVAL_S * 1000,
       );
       // One interval, plus the engine's answer at its next one-second collection.
       expect(Date.now() - allocated).toBeLessThan(INTERVAL_S * 1000 + 1500);
       const memory = bridge.topics.containerEntityId("sensor", "hog", "stats_memory");
-      expect(Number(HaView.from(rec.messages).state(memory))).toBeGreaterThanOrEqual(48);
+      expect(Number(HaView.from(rec.messages).state(memory))).toBeGreaterThanOrEqual(46);
     });
 
     it("a stopped container's stats entities are unavailable with its state message", async () => {
