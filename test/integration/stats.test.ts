@@ -3,6 +3,7 @@
 // broker: figures per running container and per host, the dead band, the lifecycle (a stopped
 // container's entities unavailable at once, its topic cleared, no more requests), the selection
 // (stats.containers, the opt-out label, HA_ENTITIES), bounded requests, and nothing when off.
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { HaView } from "../helpers/ha-view.js";
 import { type Harness, startHarness } from "../helpers/harness.js";
@@ -244,5 +245,39 @@ describe("statistics off (the default)", () => {
     expect(h.engine.stats.requests).toBe(0);
     expect(h.recorder.messages.filter((m) => m.topic.endsWith("/stats"))).toEqual([]);
     expect(h.recorder.messages.filter((m) => m.payload.includes("stats_"))).toEqual([]);
+  });
+});
+
+describe("the README's statistics section", () => {
+  it("lists exactly the entities the bridge announces, with their kind and default", async () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const from = readme.indexOf("## Resource statistics");
+    const text = readme.slice(from, readme.indexOf("\n## ", from + 1));
+    const h = await start(ON, [{ name: "jellyfin" }]);
+    await h.recorder.waitFor(
+      "the host's sums",
+      () => h.recorder.lastJson(h.topics.hostStats()) !== undefined,
+    );
+    const ha = HaView.from(h.recorder.messages);
+    const rows = [
+      ...text.matchAll(/^\| ([^|]+) \| `(sensor\.<c>_stats_\w+)` \| ([^|]+) \| (\w+) \|$/gm),
+    ];
+    const announced = [...ha.entities.keys()].filter((id) =>
+      id.startsWith("sensor.jellyfin_stats_"),
+    );
+    expect(rows.map((r) => r[2]?.replace("<c>", "jellyfin")).sort()).toEqual(announced.sort());
+    for (const [, name, pattern, kind, enabled] of rows) {
+      const config = ha.entity(pattern?.replace("<c>", "jellyfin") ?? "")?.config ?? {};
+      expect(config.name, pattern).toBe(name?.trim());
+      expect(config.device_class, pattern).toBe(/`(data_size)`/.exec(kind ?? "")?.[1]);
+      expect(config.enabled_by_default ?? true, pattern).toBe(enabled === "enabled");
+    }
+    const host = (key: string) => h.topics.uniqueId(h.topics.hostDeviceId(), key);
+    const hostIds = [...ha.entities].filter(([, e]) =>
+      [host("stats_cpu"), host("stats_memory")].includes(String(e.config.unique_id)),
+    );
+    expect(hostIds.map(([, e]) => e.config.name)).toEqual(
+      [...text.matchAll(/\*\*(Containers \w+)\*\*\s+\(`sensor\.<h>_stats_\w+`\)/g)].map((m) => m[1]),
+    );
   });
 });
