@@ -277,7 +277,9 @@ describe("the README's statistics section", () => {
       [host("stats_cpu"), host("stats_memory")].includes(String(e.config.unique_id)),
     );
     expect(hostIds.map(([, e]) => e.config.name)).toEqual(
-      [...text.matchAll(/\*\*(Containers \w+)\*\*\s+\(`sensor\.<h>_stats_\w+`\)/g)].map((m) => m[1]),
+      [...text.matchAll(/\*\*(Containers \w+)\*\*\s+\(`sensor\.<h>_stats_\w+`\)/g)].map(
+        (m) => m[1],
+      ),
     );
   });
 });
