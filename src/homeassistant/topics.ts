@@ -187,6 +187,11 @@ export class Topics {
     return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/stats`;
   }
 
+  /** Subscription matching every container stats topic of this host. */
+  allContainerStats(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/+/stats`;
+  }
+
   /** Retained sums over this host's running containers, and the engine's CPUs and memory. */
   hostStats(): string {
     return `${this.#s.baseTopic}/${this.#s.hostId}/stats`;

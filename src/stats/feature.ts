@@ -19,7 +19,7 @@ import { statsSelection } from "./selection.js";
 export interface StatsFeatureDeps {
   engine: EngineCaller;
   topics: Topics;
-  publisher: Pick<Publisher, "setRetained" | "clearRetained">;
+  publisher: Pick<Publisher, "setRetained" | "clearRetained" | "subscribe" | "unsubscribe">;
   log: Logger;
   intervalSeconds: number;
   /** `stats.containers`: names or patterns; empty: every mirrored container. */
@@ -54,6 +54,11 @@ export class StatsFeature implements ContainerFeature {
   readonly #cleared = new Set<string>();
   #host: { cpus: number | null; memory: number | null } = { cpus: null, memory: null };
   #hostPublished: Published | undefined;
+  #view: MirrorView | undefined;
+  /** Retained stats topics an earlier run left, until the sweep; undefined once it has run. */
+  #leftovers: Set<string> | undefined = new Set();
+  /** Rounds completed since the engine last answered; the sweep waits for the snapshot. */
+  #roundsConnected = -1;
 
   constructor(deps: StatsFeatureDeps) {
     this.#d = deps;
@@ -71,7 +76,7 @@ export class StatsFeature implements ContainerFeature {
       maxInFlight: deps.maxInFlight ?? MAX_IN_FLIGHT,
       log: deps.log,
       onSample: (name, values, time) => this.#onSample(name, values, time),
-      onDrained: () => this.#publishHost(),
+      onDrained: () => this.#roundDone(),
     });
   }
 
@@ -81,6 +86,10 @@ export class StatsFeature implements ContainerFeature {
   }
 
   start(view: MirrorView): void {
+    this.#view = view;
+    this.#d.publisher.subscribe(this.#d.topics.allContainerStats(), (topic, payload, retained) => {
+      if (retained && payload.length > 0) this.#leftovers?.add(topic);
+    });
     this.#sampler.start();
     for (const record of view.announced()) this.announced(record);
   }
@@ -99,10 +108,40 @@ export class StatsFeature implements ContainerFeature {
 
   engineConnected(info: EngineInfo): void {
     this.#host = { cpus: info.NCPU ?? null, memory: info.MemTotal ?? null };
+    this.#roundsConnected = 0;
   }
 
   stop(): void {
     this.#sampler.stop();
+    this.#endSweep();
+  }
+
+  #roundDone(): void {
+    this.#publishHost();
+    if (this.#roundsConnected >= 0) this.#roundsConnected++;
+    // Two rounds after the engine answered, its snapshot is in: what is not announced now is gone.
+    if (this.#leftovers && this.#roundsConnected >= 2) this.#sweep();
+  }
+
+  /**
+   * Clears the stats topics an earlier run left for containers that are gone or not announced
+   * now (removed while the bridge was down, filtered out since); announced ones are this run's.
+   */
+  #sweep(): void {
+    const current = new Set<string>();
+    for (const record of this.#view?.announced() ?? []) {
+      current.add(this.#d.topics.containerStats(record.name));
+    }
+    for (const topic of this.#leftovers ?? []) {
+      if (!current.has(topic)) this.#d.publisher.clearRetained(topic, PRIORITY.state);
+    }
+    this.#endSweep();
+  }
+
+  #endSweep(): void {
+    if (!this.#leftovers) return;
+    this.#leftovers = undefined;
+    this.#d.publisher.unsubscribe(this.#d.topics.allContainerStats());
   }
 
   /** Not sampled any more: its figures leave the sums and its retained topic is cleared once. */

@@ -186,6 +186,31 @@ describe("statistics on", () => {
   });
 });
 
+describe("after a restart", () => {
+  it("clears the figures an earlier run left for containers that are gone, keeps the others", async () => {
+    const earlier = JSON.stringify({ cpu_percent: 1, memory_bytes: 1 });
+    h = await startHarness({
+      env: ON,
+      before: async (engine, broker) => {
+        engine.seed([{ name: "web" }]);
+        const old = await Recorder.connect(broker.url, ["unused/#"]);
+        await old.publish("docker/test/containers/ghost/stats", earlier, true);
+        await old.publish("docker/test/containers/web/stats", earlier, true);
+        await old.close();
+      },
+    });
+    const harness = h;
+    const ghost = harness.topics.containerStats("ghost");
+    expect(ghost).toBe("docker/test/containers/ghost/stats");
+    await harness.recorder.waitFor(
+      "ghost's figures cleared",
+      () => harness.recorder.last(ghost) === "",
+    );
+    expect(statsOf(harness, "web")?.cpu_percent).not.toBe(1);
+    expect(harness.recorder.last(harness.topics.containerStats("web"))).not.toBe("");
+  });
+});
+
 describe("a host with nothing running", () => {
   it("still publishes its sums, as zero, within an interval", async () => {
     const h = await start(ON, [{ name: "web", state: "exited" }]);
