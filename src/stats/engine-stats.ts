@@ -1,5 +1,6 @@
 // The Engine API's one-shot stats endpoint, typed: one sample of one container, or nothing when
 // the container is gone or not running (both normal: it may stop while the request is under way).
+// Docker answers a stopped container with a zero-time sample, Podman with an empty 200.
 import type { EngineAnswer, EngineCall } from "../docker/client.js";
 import { DockerError } from "../errors.js";
 import { isLiveSample, type StatsPayload, statsPayloadSchema } from "./formulas.js";
@@ -29,7 +30,10 @@ export async function oneShotStats(
   }
   let body: unknown;
   try {
-    body = await answer.body.json();
+    const text = await answer.body.text();
+    // Podman answers a stopped container with 200 and nothing at all.
+    if (text.trim() === "") return undefined;
+    body = JSON.parse(text);
   } catch (err: unknown) {
     if (signal.aborted) throw err;
     throw new DockerError("DOCKER_BAD_RESPONSE", `stats of ${id} did not answer JSON`, {

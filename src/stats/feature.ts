@@ -3,6 +3,7 @@
 // the host's sums, retained, when they move beyond a dead band or a heartbeat is due, and adds
 // the Home Assistant entities (./entities.ts).
 import type { Logger } from "pino";
+import { isPodman } from "../docker/engine-identity.js";
 import type { EngineInfo } from "../docker/schemas.js";
 import type { DiscoveryExtension } from "../homeassistant/discovery.js";
 import type { Topics } from "../homeassistant/topics.js";
@@ -108,6 +109,7 @@ export class StatsFeature implements ContainerFeature {
 
   engineConnected(info: EngineInfo): void {
     this.#host = { cpus: info.NCPU ?? null, memory: info.MemTotal ?? null };
+    this.#sampler.cpuClock = isPodman(info) ? "wall-clock" : "system";
     this.#roundsConnected = 0;
   }
 

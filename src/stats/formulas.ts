@@ -40,7 +40,18 @@ export type StatsPayload = z.infer<typeof statsPayloadSchema>;
 export interface CpuPoint {
   total: number;
   system: number;
+  /** The sample's `read` time, in ms since the epoch (NaN when absent). */
+  readMs?: number;
 }
+
+/**
+ * What CPU % is measured against. `system`: the host's CPU time (`system_cpu_usage`), times the
+ * CPUs, as `docker stats` does. `wall-clock`: the time between the two samples' `read` stamps, for
+ * Podman, whose `system_cpu_usage` counts only the CPU time the host spent busy (cgroup
+ * accounting), so docker's formula there follows the host's load: a one-core loop read 193 % on
+ * Podman 4.3 here while the host was otherwise idle, 99 % while it was busy.
+ */
+export type CpuClock = "system" | "wall-clock";
 
 /** One container's figures, as published on its stats topic (without `time`). */
 export interface StatsValues {
@@ -62,10 +73,31 @@ export function isLiveSample(p: StatsPayload): boolean {
   return !p.read.startsWith("0001-") && p.memory_stats?.usage !== undefined;
 }
 
+/** An RFC 3339 time in ms, keeping the sub-millisecond digits Date.parse drops. */
+function timeMs(text: string): number {
+  const ms = Date.parse(text);
+  const fraction = /\.(\d{4,9})/.exec(text)?.[1];
+  return fraction ? ms + ((Number(`0.${fraction}`) * 1000) % 1) : ms;
+}
+
 export function cpuPoint(p: StatsPayload): CpuPoint | undefined {
   const cpu = p.cpu_stats;
   if (cpu?.system_cpu_usage === undefined) return undefined;
-  return { total: cpu.cpu_usage.total_usage, system: cpu.system_cpu_usage };
+  return {
+    total: cpu.cpu_usage.total_usage,
+    system: cpu.system_cpu_usage,
+    readMs: timeMs(p.read),
+  };
+}
+
+/** CPU % of one core over the wall-clock time between two samples (see CpuClock). */
+export function cpuPercentByTime(p: StatsPayload, prev: CpuPoint): number {
+  const now = cpuPoint(p);
+  if (!now || prev.readMs === undefined || now.readMs === undefined) return 0;
+  const cpuDelta = now.total - prev.total;
+  const elapsedNs = (now.readMs - prev.readMs) * 1e6;
+  if (!(cpuDelta > 0 && elapsedNs > 0)) return 0;
+  return (cpuDelta / elapsedNs) * 100;
 }
 
 /**
@@ -119,13 +151,19 @@ function blockTotals(p: StatsPayload): { read: number; write: number } {
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** All figures of one live sample; CPU % only when the previous sample is known. */
-export function statsValues(p: StatsPayload, prev: CpuPoint | undefined): StatsValues {
+export function statsValues(
+  p: StatsPayload,
+  prev: CpuPoint | undefined,
+  clock: CpuClock = "system",
+): StatsValues {
   const memory = memoryBytes(p);
   const limit = p.memory_stats?.limit ?? 0;
   const net = networkTotals(p);
   const block = blockTotals(p);
   return {
-    cpu_percent: prev ? round2(cpuPercent(p, prev)) : null,
+    cpu_percent: prev
+      ? round2(clock === "system" ? cpuPercent(p, prev) : cpuPercentByTime(p, prev))
+      : null,
     memory_bytes: memory,
     memory_limit_bytes: limit,
     memory_percent: limit > 0 ? round2((memory / limit) * 100) : 0,

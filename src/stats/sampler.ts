@@ -5,7 +5,13 @@
 import type { Logger } from "pino";
 import { describeError } from "../errors.js";
 import { type EngineCaller, oneShotStats } from "./engine-stats.js";
-import { type CpuPoint, cpuPoint, type StatsValues, statsValues } from "./formulas.js";
+import {
+  type CpuClock,
+  type CpuPoint,
+  cpuPoint,
+  type StatsValues,
+  statsValues,
+} from "./formulas.js";
 
 export interface SamplerDeps {
   engine: EngineCaller;
@@ -38,6 +44,8 @@ export class StatsSampler {
   #inFlight = 0;
   #failing = false;
   #requests = 0;
+  /** What CPU % is measured against: set from the engine's identity (Podman: wall clock). */
+  cpuClock: CpuClock = "system";
 
   constructor(deps: SamplerDeps) {
     this.#d = deps;
@@ -138,7 +146,7 @@ export class StatsSampler {
       }
       // Stopped or removed meanwhile, or no longer tracked: the model says what happens next.
       if (!payload || this.#targets.get(name) !== target) return;
-      const values = statsValues(payload, target.prev);
+      const values = statsValues(payload, target.prev, this.cpuClock);
       target.prev = cpuPoint(payload);
       if (values.cpu_percent === null) {
         this.#prime(name);

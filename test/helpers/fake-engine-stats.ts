@@ -41,6 +41,12 @@ export class FakeStats {
   delayMs = 0;
   /** Stats requests received (the one-shot and streaming kinds alike). */
   requests = 0;
+  /**
+   * `system_cpu_usage` grows by wall-clock time alone, not times the CPUs: what Podman's (the host's
+   * busy time, test/fixtures/stats/podman-4.3-*) does on a host with one busy CPU of two. Docker's
+   * formula then shows a one-core loop as 200 %.
+   */
+  systemIsWallClock = false;
   /** Requests waiting for their answer now, and the most ever at once. */
   inFlight = 0;
   maxInFlight = 0;
@@ -48,7 +54,10 @@ export class FakeStats {
   setLoad(name: string, load: StatsLoad): void {
     const c = this.#counters.get(name);
     if (c) c.load = { ...c.load, ...load };
-    else this.#counters.set(name, { load, total: 1e9, system: Date.now() * 1e6 * CPUS });
+    else {
+      const system = Date.now() * 1e6 * (this.systemIsWallClock ? 1 : CPUS);
+      this.#counters.set(name, { load, total: 1e9, system });
+    }
   }
 
   /** Answers one request for the container the path named, as found when the answer is due. */
@@ -72,10 +81,12 @@ export class FakeStats {
       this.setLoad(c.name, {});
       counters = this.#counters.get(c.name) as Counters;
     }
-    const system = Date.now() * 1e6 * CPUS;
+    const nowMs = Date.now();
+    const system = nowMs * 1e6 * (this.systemIsWallClock ? 1 : CPUS);
     const { load } = counters;
-    // CPU % = Δtotal / Δsystem * CPUS * 100, so Δtotal = Δsystem * % / 100 / CPUS.
-    counters.total += ((system - counters.system) * (load.cpuPercent ?? 0)) / 100 / CPUS;
+    // The container's CPU time grows by the wall-clock time times its share of one core.
+    const wallNs = (system - counters.system) / (this.systemIsWallClock ? 1 : CPUS);
+    counters.total += (wallNs * (load.cpuPercent ?? 0)) / 100;
     counters.system = system;
     const base = this.#running as {
       cpu_stats: Json & { cpu_usage: Json };
@@ -83,7 +94,7 @@ export class FakeStats {
     };
     const body: Json = {
       ...this.#running,
-      read: new Date().toISOString(),
+      read: new Date(nowMs).toISOString(),
       name: `/${c.name}`,
       id: c.id,
       pids_stats: { current: load.pids ?? 1 },

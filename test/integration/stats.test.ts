@@ -186,6 +186,27 @@ describe("statistics on", () => {
   });
 });
 
+describe("on Podman", () => {
+  it("CPU % is measured against the wall clock: its system_cpu_usage follows the host's load", async () => {
+    h = await startHarness({
+      engine: { info: { BuildahVersion: "1.28.2", ServerVersion: "4.3.1" } },
+      env: ON,
+      before: (engine) => {
+        engine.seed([{ name: "spin" }]);
+        engine.stats.systemIsWallClock = true;
+        engine.stats.setLoad("spin", { cpuPercent: 100 });
+      },
+    });
+    const harness = h;
+    await harness.recorder.waitFor(
+      "spin's CPU",
+      () => typeof statsOf(harness, "spin")?.cpu_percent === "number",
+    );
+    expect(Number(statsOf(harness, "spin")?.cpu_percent)).toBeGreaterThan(90);
+    expect(Number(statsOf(harness, "spin")?.cpu_percent)).toBeLessThan(110);
+  });
+});
+
 describe("after a restart", () => {
   it("clears the figures an earlier run left for containers that are gone, keeps the others", async () => {
     const earlier = JSON.stringify({ cpu_percent: 1, memory_bytes: 1 });

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   cpuPercent,
+  cpuPercentByTime,
   cpuPoint,
   isLiveSample,
   memoryBytes,
@@ -38,7 +39,7 @@ describe("cgroup v1 (captured from Docker 20.10 here)", () => {
     const first = fixture("cgroup1-busy-oneshot.json");
     const later = fixture("cgroup1-busy-twoshot.json");
     const prev = cpuPoint(first);
-    expect(prev).toEqual({ total: 3282109031, system: 14707250000000 });
+    expect(prev).toMatchObject({ total: 3282109031, system: 14707250000000 });
     expect(statsValues(later, prev).cpu_percent).toBe(97.99);
   });
 
@@ -112,5 +113,30 @@ describe("cgroup v2 (written from the Engine API documentation and moby's source
     const p = fixture("cgroup2-from-docs.json");
     expect(cpuPercent(p, { total: 40000000000, system: 7996000000000 })).toBe(0);
     expect(cpuPercent(p, { total: 28500000000, system: 8000000000000 })).toBe(0);
+  });
+});
+
+describe("Podman 4.3 (captured from its Docker-compatible API here)", () => {
+  it("a busy shell loop is one core measured against the wall clock between the samples", () => {
+    const first = fixture("podman-4.3-busy-oneshot-1.json");
+    const later = fixture("podman-4.3-busy-oneshot-2.json");
+    const prev = cpuPoint(first);
+    if (!prev) throw new Error("no cpu");
+    expect(cpuPercentByTime(later, prev)).toBeCloseTo(98.68, 1);
+    expect(statsValues(later, prev, "wall-clock").cpu_percent).toBe(98.68);
+    // No memory_stats.stats at all: usage as it is. A network appears (all zero) even without one.
+    expect(statsValues(later, prev, "wall-clock")).toMatchObject({
+      memory_bytes: later.memory_stats?.usage,
+      network_rx_bytes: 0,
+      pids: 1,
+    });
+  });
+
+  it("the wall-clock formula gives docker's figure on docker's own samples", () => {
+    const first = fixture("cgroup1-busy-oneshot.json");
+    const later = fixture("cgroup1-busy-twoshot.json");
+    const prev = cpuPoint(first);
+    if (!prev) throw new Error("no cpu");
+    expect(cpuPercentByTime(later, prev)).toBeCloseTo(cpuPercent(later, prev), -1);
   });
 });

@@ -28,7 +28,8 @@ class StandInEngine {
     const body = structuredClone(capture.body);
     body.cpu_stats.cpu_usage.total_usage += this.#n * 1e9;
     body.cpu_stats.system_cpu_usage += this.#n * 2e9;
-    return { status: 200, body: { json: async () => body } } as unknown as EngineAnswer;
+    const text = JSON.stringify(body);
+    return { status: 200, body: { text: async () => text } } as unknown as EngineAnswer;
   };
 
   async call(request: EngineCall): Promise<EngineAnswer> {
@@ -120,6 +121,23 @@ describe("StatsSampler", () => {
     sampler.track("gone", "id-gone");
     await sleep(250);
     expect(engine.calls.length).toBeGreaterThanOrEqual(2);
+    expect(samples).toEqual([]);
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+  });
+
+  it("Podman's empty 200 for a stopped container is no error either", async () => {
+    const engine = new StandInEngine();
+    const empty = readFileSync(
+      new URL("../fixtures/stats/podman-4.3-stopped-oneshot.json", import.meta.url),
+      "utf8",
+    );
+    const text = (JSON.parse(empty) as { body: string }).body;
+    engine.reply = () =>
+      ({ status: 200, body: { text: async () => text } }) as unknown as EngineAnswer;
+    const { sampler, samples } = start(engine);
+    sampler.track("stopped", "id-stopped");
+    await sleep(150);
+    expect(engine.calls.length).toBeGreaterThanOrEqual(1);
     expect(samples).toEqual([]);
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
   });
