@@ -48,8 +48,8 @@ export interface CpuPoint {
  * What CPU % is measured against. `system`: the host's CPU time (`system_cpu_usage`), times the
  * CPUs, as `docker stats` does. `wall-clock`: the time between the two samples' `read` stamps, for
  * Podman, whose `system_cpu_usage` counts only the CPU time the host spent busy (cgroup
- * accounting), so docker's formula there follows the host's load: a one-core loop read 193 % on
- * Podman 4.3 here while the host was otherwise idle, 99 % while it was busy.
+ * accounting, as far as two captures tell), so docker's formula there follows the host's load: a
+ * one-core loop read 193 % in one capture from Podman 4.3 here and 99 % in another.
  */
 export type CpuClock = "system" | "wall-clock";
 
