@@ -263,6 +263,7 @@ export class Bridge implements WatcherSink {
     }
     const hidden = this.#isHidden(event);
     if (!hidden) this.#events.publish(event);
+    const healthBefore = this.#model.records.get(event.name)?.health;
     this.#model.applyEvent(event);
     const phase = this.#phases.get(event.name);
     this.#events.fireEntity(
@@ -272,6 +273,7 @@ export class Bridge implements WatcherSink {
         : phase === "pending" || phase === "replacing"
           ? "pending"
           : "announced",
+      healthBefore,
     );
   }
 
@@ -310,6 +312,10 @@ export class Bridge implements WatcherSink {
       if (change.kind === "upsert") {
         const { record, settled } = change;
         this.#step(record.name, { kind: "seen", settled, mirrored: this.#mirror(record) }, record);
+        if (settled) {
+          const announced = this.#phases.get(record.name) === "announced";
+          this.#events.healthSettled(record.name, record.health, announced);
+        }
       } else {
         this.#step(change.name, { kind: "removed", reason: change.reason });
       }

@@ -29,6 +29,11 @@ export class EventPublisher {
   readonly #healthExecIds = new Set<string>();
   /** Lifecycle events of containers not announced yet, fired once they are. */
   readonly #held = new Map<string, EngineEvent[]>();
+  /**
+   * Containers whose health_status said no status (Podman's): the entity fires once the engine's
+   * inspect says which, with the health it gives (see healthSettled).
+   */
+  readonly #healthAsked = new Map<string, { event: EngineEvent; before: string | undefined }>();
   published = 0;
 
   constructor(deps: EventPublisherDeps) {
@@ -60,8 +65,18 @@ export class EventPublisher {
    * Fires the container's event entity. `announced`: its device is out; `pending`: it will be
    * once its inspect answers, so the event waits (its entity then sees its create and start too).
    */
-  fireEntity(event: EngineEvent, state: "announced" | "pending" | "hidden"): void {
+  fireEntity(
+    event: EngineEvent,
+    state: "announced" | "pending" | "hidden",
+    healthBefore?: string,
+  ): void {
     if (!this.#d.entityEvents || state === "hidden") return;
+    if (event.action === "health_status" && event.detail.trim() === "") {
+      // Keep the first health seen while asking: several probes may pass before the answer.
+      const asked = this.#healthAsked.get(event.name);
+      this.#healthAsked.set(event.name, { event, before: asked ? asked.before : healthBefore });
+      return;
+    }
     // Podman's `remove` is the entity's `destroy`.
     const type =
       event.action === "health_status"
@@ -85,6 +100,19 @@ export class EventPublisher {
       this.#d.topics.containerEvents(event.name),
       JSON.stringify(payload),
     );
+  }
+
+  /**
+   * The model's record after a change: after a health_status without a status (Podman's), the
+   * entity fires healthy or unhealthy once the engine's inspect shows the health changed, as
+   * Docker's health_status does (it is sent only on a change).
+   */
+  healthSettled(name: string, health: string, announced: boolean): void {
+    const asked = this.#healthAsked.get(name);
+    if (!asked || health === asked.before) return;
+    if (health !== "healthy" && health !== "unhealthy") return;
+    this.#healthAsked.delete(name);
+    if (announced) this.fireEntity({ ...asked.event, detail: health }, "announced");
   }
 
   /** A held-back container is settled: fire its waiting events (or drop them if it is hidden). */
