@@ -62,6 +62,8 @@ export interface BridgeOptions {
   offlineDelayMs?: number;
   /** How long to collect retained discovery at start-up before clearing stale entries. */
   cleanupSettleMs?: number;
+  /** An exec's command line as the engine reports it (see EventPublisherDeps.execCommand). */
+  execCommand?: (execId: string) => Promise<string | undefined>;
   /** What else follows the mirrored containers: control, statistics, updates. */
   features?: readonly ContainerFeature[];
 }
@@ -137,6 +139,7 @@ export class Bridge implements WatcherSink {
       healthcheckOf: (name) => this.#model.records.get(name)?.healthcheck,
       omitAttribute: options.eventPrivacy?.omitAttribute,
       execCommands: options.eventPrivacy?.execCommands,
+      execCommand: options.execCommand,
     });
     this.#aggregates = new Aggregates({
       ...deps,
