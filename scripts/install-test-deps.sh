@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages that the end-to-end tests need: a real Docker Engine (dockerd,
-# containerd, runc), a static busybox to build the test image from, and a real Mosquitto broker.
+# containerd, runc), a static busybox to build the test image from, a real Mosquitto broker, and
+# Debian's docker-registry (the distribution registry) for the image-update tests.
 # Idempotent: does nothing (quietly) when every package is already installed.
 set -euo pipefail
 
-packages=(docker.io busybox-static mosquitto mosquitto-clients iproute2)
+packages=(docker.io busybox-static mosquitto mosquitto-clients iproute2 docker-registry)
 
 missing=()
 for pkg in "${packages[@]}"; do
