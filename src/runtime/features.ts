@@ -6,6 +6,8 @@ import type { DockerClient } from "../docker/client.js";
 import type { Topics } from "../homeassistant/topics.js";
 import type { MqttPublisher } from "../mqtt/publisher.js";
 import type { ContainerFeature } from "../publish/features.js";
+import type { ContainerRecord } from "../state/model.js";
+import { UpdatesFeature } from "../updates/feature.js";
 
 export interface FeatureDeps {
   config: Config;
@@ -16,7 +18,23 @@ export interface FeatureDeps {
   hostId: string;
 }
 
-export function buildFeatures(_deps: FeatureDeps): ContainerFeature[] {
+export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
   const features: ContainerFeature[] = [];
+  if (deps.config.updates.enabled) {
+    features.push(
+      new UpdatesFeature({
+        settings: deps.config.updates,
+        docker: deps.docker,
+        topics: deps.topics,
+        publisher: deps.publisher,
+        log: deps.log.child({ host: deps.hostId }),
+        // Install acts only where the control feature's allowlist allows: until that is wired
+        // here, nothing may be recreated.
+        mayAct: (_record: ContainerRecord) => false,
+        // TODO(lead): the container the bridge runs in (by cgroup / hostname id), never recreated.
+        isSelf: (_record: ContainerRecord) => false,
+      }),
+    );
+  }
   return features;
 }
