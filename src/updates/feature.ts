@@ -14,6 +14,8 @@ import { type Credentials, readAuthFile } from "./auth-file.js";
 import { type AnswerCache, UpdateChecker, type UpdateStatus } from "./checker.js";
 import type { EngineCaller } from "./engine.js";
 import { type InstallProgress, updatePayload, updatesDiscovery } from "./home-assistant.js";
+import { InstallCommands } from "./install-commands.js";
+import { installUpdate } from "./installer.js";
 import { RegistryClient } from "./registry-client.js";
 
 export const UPDATES_LABEL = `${LABEL_PREFIX}updates`;
@@ -62,6 +64,7 @@ export class UpdatesFeature implements ContainerFeature {
   #running: Promise<void> | undefined;
   #firstDone = false;
   #stopped = false;
+  readonly #commands: InstallCommands;
 
   constructor(deps: UpdatesDeps) {
     this.#d = deps;
@@ -71,6 +74,14 @@ export class UpdatesFeature implements ContainerFeature {
     this.#registry =
       deps.registry ??
       new RegistryClient({ insecure: deps.settings.insecure_registries, log: this.#log });
+    this.#commands = new InstallCommands({
+      topics: deps.topics,
+      publisher: deps.publisher,
+      log: this.#log,
+      containers: () => this.#view?.announced() ?? [],
+      mayInstall: (r) => this.mayInstall(r),
+      install: (record, signal) => this.#install(record, signal),
+    });
     this.discovery = updatesDiscovery({
       topics: deps.topics,
       isChecked: (r) => this.isChecked(r),
@@ -136,6 +147,7 @@ export class UpdatesFeature implements ContainerFeature {
     clearTimeout(this.#timer);
     clearTimeout(this.#recheckTimer);
     this.#abort.abort();
+    this.#commands.stop();
     if (this.#ownsRegistry) {
       this.#registry.close().catch((err: unknown) => {
         this.#log.debug({ err: describeError(err) }, "registry client close failed");
@@ -285,5 +297,27 @@ export class UpdatesFeature implements ContainerFeature {
       JSON.stringify({ ...counts, containers: names.sort() }),
       PRIORITY.state,
     );
+  }
+
+  async #install(record: ContainerRecord, signal: AbortSignal) {
+    try {
+      return await installUpdate(
+        {
+          docker: this.#d.docker,
+          log: this.#log,
+          credentialsFor: (registry) => this.credentialsFor(registry),
+          onProgress: (percentage) => this.setProgress(record.name, { percentage }),
+        },
+        record.id,
+        signal,
+      );
+    } finally {
+      this.setProgress(record.name, undefined);
+    }
+  }
+
+  /** Resolves when every install under way has ended (tests). */
+  installsIdle(): Promise<void> {
+    return this.#commands.idle();
   }
 }
