@@ -102,6 +102,7 @@ export class UpdatesFeature implements ContainerFeature {
 
   start(view: MirrorView): void {
     this.#view = view;
+    this.#commands.start();
     const intervalMs = this.#intervalMs();
     const random = this.#d.random ?? Math.random;
     const firstMs = Math.round(

@@ -49,6 +49,8 @@ export class InstallCommands {
 
   #onMessage(topic: string, payload: string, retained: boolean): void {
     const { topics, log } = this.#d;
+    // An empty payload clears a retained press: nothing to do.
+    if (payload === "") return;
     if (retained) {
       log.warn({ topic }, "ignoring a retained install command: only a fresh press installs");
       return;

@@ -173,15 +173,21 @@ export async function installUpdate(
         call("POST", `/containers/${enc(newId ?? "")}/start`).then((r) => r.body.dump()),
       );
       await step("verify", async () => {
-        // Running now and still a moment later: a process that dies at once is a failed install.
+        // Running now and still a moment later, never restarted: a process that dies at once
+        // (and a restart policy bringing it back) is a failed install.
         for (const wait of [0, 1000]) {
           if (wait) await new Promise((r) => setTimeout(r, wait));
           const now = await inspectContainerRaw(docker, newId ?? "", signal);
-          const state = (now?.State ?? {}) as { Running?: boolean; ExitCode?: number };
-          if (!state.Running)
+          const state = (now?.State ?? {}) as {
+            Running?: boolean;
+            Restarting?: boolean;
+            ExitCode?: number;
+          };
+          if (!state.Running || state.Restarting || Number(now?.RestartCount ?? 0) > 0) {
             throw new Error(
-              `the new container is not running (exit code ${state.ExitCode ?? "?"})`,
+              `the new container does not keep running (exit code ${state.ExitCode ?? "?"})`,
             );
+          }
         }
       });
     }

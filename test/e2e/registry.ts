@@ -124,17 +124,18 @@ export async function pushImage(ctx: E2EServices, repo: string, tag: string): Pr
   return checkStream(`push ${repo}:${tag}`, res);
 }
 
-/** `docker commit container repo:tag` with a label, so the new image differs from the old. */
+/** `docker commit container repo:tag` with labels (and config), so the new image differs from the old. */
 export async function commitImage(
   ctx: E2EServices,
   container: string,
   repo: string,
   tag: string,
   labels: Record<string, string>,
+  config: Record<string, unknown> = {},
 ): Promise<string> {
   const query = new URLSearchParams({ container, repo, tag });
   const res = await engineRequest(ctx.dockerSocket, "POST", `/commit?${query}`, {
-    json: { Labels: labels, Cmd: ["sh"], Env: ["PATH=/bin"] },
+    json: { Labels: labels, Cmd: ["sh"], Env: ["PATH=/bin"], ...config },
   });
   if (res.status !== 201) throw new Error(`commit ${container}: ${res.status} ${res.text}`);
   return (res.body as { Id: string }).Id;

@@ -1,7 +1,13 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { PullProgress } from "../../src/updates/pull-progress.js";
 import { recreatePlan } from "../../src/updates/recreate.js";
 import { readJsonFixture } from "./fixtures.js";
+
+/** Captured from the e2e engine (20.10): user networks with aliases and a static address, a bind,
+ * a named and an anonymous volume (test/e2e/updates-install.test.ts's container). */
+const captured = (file: string): Json =>
+  JSON.parse(readFileSync(new URL(`../fixtures/updates/${file}`, import.meta.url), "utf8")) as Json;
 
 type Json = Record<string, unknown>;
 
@@ -48,6 +54,42 @@ describe("recreatePlan against the Engine 20.10 captures", () => {
     const plan = recreatePlan(inspect, undefined, "probe/busybox:1");
     expect(plan.body.Env).toEqual(["PATH=/bin"]);
     expect(plan.body.Hostname).toBeUndefined();
+  });
+});
+
+describe("recreatePlan against a captured container with networks and volumes", () => {
+  const inspect = captured("inspect-container-networks.json");
+  const image = captured("inspect-image.json");
+  const plan = recreatePlan(inspect, image.Config as Json, String((inspect.Config as Json).Image));
+  const shortId = String(inspect.Id).slice(0, 12);
+
+  it("creates on its network mode's network with the alias and the static address", () => {
+    expect(plan.body.NetworkingConfig).toEqual({
+      EndpointsConfig: {
+        "upd-net": { Aliases: ["web-alias"], IPAMConfig: { IPv4Address: "172.29.77.10" } },
+      },
+    });
+    expect(plan.connect).toEqual([{ network: "upd-net2", config: { Aliases: ["second"] } }]);
+    expect(JSON.stringify(plan)).not.toContain(`"${shortId}"`);
+  });
+
+  it("keeps the user's env, labels, command and binds; mounts the anonymous volume by name", () => {
+    expect(plan.body).toMatchObject({
+      Env: ["MODE=test"],
+      Cmd: ["sleep", "600"],
+      Labels: { keep: "me", "com.docker.compose.project": "site" },
+      Volumes: { "/anon": {} },
+      StopTimeout: 1,
+    });
+    expect(plan.body.Hostname).toBeUndefined();
+    const host = plan.body.HostConfig as Json;
+    expect(host.Binds).toEqual((inspect.HostConfig as Json).Binds);
+    const anon = (inspect.Mounts as Json[]).find((m) => m.Destination === "/anon");
+    expect(host.Mounts).toEqual([
+      { Type: "volume", Source: anon?.Name, Target: "/anon", ReadOnly: false },
+    ]);
+    expect(host.RestartPolicy).toEqual({ Name: "unless-stopped", MaximumRetryCount: 0 });
+    expect(plan.wasRunning).toBe(true);
   });
 });
 
