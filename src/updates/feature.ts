@@ -13,7 +13,12 @@ import type { ContainerRecord } from "../state/model.js";
 import { type Credentials, readAuthFile } from "./auth-file.js";
 import { type AnswerCache, UpdateChecker, type UpdateStatus } from "./checker.js";
 import type { EngineCaller } from "./engine.js";
-import { type InstallProgress, updatePayload, updatesDiscovery } from "./home-assistant.js";
+import {
+  hostCount,
+  type InstallProgress,
+  updatePayload,
+  updatesDiscovery,
+} from "./home-assistant.js";
 import { InstallCommands } from "./install-commands.js";
 import { installUpdate } from "./installer.js";
 import { RegistryClient } from "./registry-client.js";
@@ -166,11 +171,6 @@ export class UpdatesFeature implements ContainerFeature {
     this.#firstDone = true;
   }
 
-  /** The last verdict for a container (for the install path). */
-  status(name: string): (UpdateStatus & { id: string }) | undefined {
-    return this.#statuses.get(name);
-  }
-
   /** Publishes a container's verdict again with install progress (undefined: none running). */
   setProgress(name: string, progress: InstallProgress | undefined): void {
     if (progress) this.#progress.set(name, progress);
@@ -257,7 +257,7 @@ export class UpdatesFeature implements ContainerFeature {
       this.#publish(t.name, withId);
     }
     this.#publishCount();
-    const counts = this.#counts();
+    const { containers: _names, ...counts } = hostCount(this.#statuses);
     this.#log.info(
       {
         containers: targets.length,
@@ -278,24 +278,10 @@ export class UpdatesFeature implements ContainerFeature {
     );
   }
 
-  #counts(): { available: number; up_to_date: number; not_checkable: number } {
-    let available = 0;
-    let upToDate = 0;
-    let notCheckable = 0;
-    for (const s of this.#statuses.values()) {
-      if (s.available === true) available++;
-      else if (s.available === false) upToDate++;
-      else notCheckable++;
-    }
-    return { available, up_to_date: upToDate, not_checkable: notCheckable };
-  }
-
   #publishCount(): void {
-    const counts = this.#counts();
-    const names = [...this.#statuses].filter(([, s]) => s.available === true).map(([n]) => n);
     this.#d.publisher.setRetained(
       this.#d.topics.hostUpdates(),
-      JSON.stringify({ ...counts, containers: names.sort() }),
+      JSON.stringify(hostCount(this.#statuses)),
       PRIORITY.state,
     );
   }
@@ -315,10 +301,5 @@ export class UpdatesFeature implements ContainerFeature {
     } finally {
       this.setProgress(record.name, undefined);
     }
-  }
-
-  /** Resolves when every install under way has ended (tests). */
-  installsIdle(): Promise<void> {
-    return this.#commands.idle();
   }
 }

@@ -46,6 +46,26 @@ export function updatePayload(status: UpdateStatus, progress: InstallProgress | 
   return JSON.stringify({ ...status, home_assistant: entityState(status, progress) });
 }
 
+/** The host's retained count: containers with an update, up to date, not checkable. */
+export function hostCount(statuses: ReadonlyMap<string, UpdateStatus>): {
+  available: number;
+  up_to_date: number;
+  not_checkable: number;
+  containers: string[];
+} {
+  const all = [...statuses];
+  const count = (test: (s: UpdateStatus) => boolean) => all.filter(([, s]) => test(s)).length;
+  return {
+    available: count((s) => s.available === true),
+    up_to_date: count((s) => s.available === false),
+    not_checkable: count((s) => s.available === null),
+    containers: all
+      .filter(([, s]) => s.available === true)
+      .map(([name]) => name)
+      .sort(),
+  };
+}
+
 export interface UpdatesDiscoveryDeps {
   topics: Topics;
   /** Whether a container's image is checked (configuration and its opt-out label). */
