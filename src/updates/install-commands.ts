@@ -89,7 +89,7 @@ export class InstallCommands {
       .then((outcome) => {
         if (outcome.ok) log.info({ container: record.name, ...outcome }, "image update installed");
         else log.error({ container: record.name, ...outcome }, "image update install failed");
-        answer({ ...outcome });
+        answer(outcomePayload(outcome));
       })
       .catch((err: unknown) => {
         log.error({ container: record.name, err: String(err) }, "image update install failed");
@@ -101,4 +101,20 @@ export class InstallCommands {
       });
     this.#running.add(run);
   }
+}
+
+/** The result topic's payload (snake_case, as every payload of the bridge). */
+export function outcomePayload(outcome: InstallOutcome): Record<string, unknown> {
+  if (outcome.ok) {
+    const { id, image, from, to, changed } = outcome;
+    return { ok: true, id, image, from, to, changed };
+  }
+  const { step, error, rolledBack, rollbackError } = outcome;
+  return {
+    ok: false,
+    step,
+    error,
+    rolled_back: rolledBack,
+    ...(rollbackError ? { rollback_error: rollbackError } : {}),
+  };
 }

@@ -288,7 +288,7 @@ describeE2E("image updates: Install recreates the container", () => {
     const before = await request("GET", "/containers/upd-inst/json");
     await pushNewBuild("3", { Entrypoint: ["/bin/false"] });
     const result = await press("upd-inst");
-    expect(result).toMatchObject({ ok: false, step: "verify", rolledBack: true });
+    expect(result).toMatchObject({ ok: false, step: "verify", rolled_back: true });
     const after = await request("GET", "/containers/upd-inst/json");
     expect(after.Id).toBe(before.Id);
     expect((after.State as Json).Running).toBe(true);
