@@ -1,8 +1,9 @@
 import { configDefaults, defineConfig } from "vitest/config";
 
-// Two projects so that `npm test` runs everything while unit and integration files stay parallel
-// and never pay for the real services; only the e2e project starts dockerd and mosquitto, and its
-// files run one at a time because they share that one engine and broker.
+// Three projects so that `npm test` runs everything while unit and integration files stay parallel
+// and never pay for the real services; only the e2e projects start real services (dockerd, or a
+// Podman service, each with its own mosquitto), and their files run one at a time because they
+// share that one engine and broker.
 export default defineConfig({
   test: {
     testTimeout: 20_000,
@@ -17,7 +18,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: [...configDefaults.exclude, "test/e2e/**"],
+          exclude: [...configDefaults.exclude, "test/e2e/**", "test/e2e-podman/**"],
         },
       },
       {
@@ -26,6 +27,16 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           globalSetup: ["test/e2e/global-setup.ts"],
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The same scenarios' kit (test/e2e/) on a throwaway Podman service instead of dockerd.
+          name: "e2e-podman",
+          include: ["test/e2e-podman/**/*.test.ts"],
+          globalSetup: ["test/e2e-podman/global-setup.ts"],
           fileParallelism: false,
         },
       },

@@ -2,7 +2,12 @@
 // Portainer and its environments, the broker or the embedded broker's port, the HTTP port) and
 // says in plain words what is wrong and the likely fix. One line per check; exit status 0 or 1.
 import { type LoadedConfig, loadConfig } from "../config/loader.js";
-import { embeddedBrokerTarget, engineAddresses, httpTarget } from "../runtime/connections.js";
+import {
+  embeddedBrokerTarget,
+  engineAddresses,
+  httpTarget,
+  resolveAddresses,
+} from "../runtime/connections.js";
 import { VERSION } from "../version.js";
 import {
   type CheckLine,
@@ -31,9 +36,13 @@ function describeSources(loaded: LoadedConfig): string {
 }
 
 /** Every check the configuration calls for, in parallel; lines in a stable order. */
-async function checkAll(loaded: LoadedConfig, timeoutMs: number): Promise<CheckLine[]> {
+async function checkAll(
+  loaded: LoadedConfig,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+): Promise<CheckLine[]> {
   const { config } = loaded;
-  const engines = engineAddresses(config);
+  const engines = await resolveAddresses(engineAddresses(config), { env });
   const embedded = embeddedBrokerTarget(config);
   const http = httpTarget(config);
   const groups = await Promise.all([
@@ -75,7 +84,7 @@ export async function runCheck(
   }
   if (loaded) {
     if (options.printConfig) io.out(options.printConfig(loaded));
-    lines.push(...(await checkAll(loaded, timeoutMs)));
+    lines.push(...(await checkAll(loaded, timeoutMs, env)));
   }
   const failed = lines.filter((l) => !l.ok).length;
   const label = (ok: boolean) => (ok ? "ok" : "FAIL");

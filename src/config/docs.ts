@@ -21,7 +21,10 @@ const FORMATS: Record<string, { allowed: string; placeholder: string }> = {
   "strict-boolean": { allowed: "true or false", placeholder: "true|false" },
   seconds: { allowed: "seconds", placeholder: "SECONDS" },
   port: { allowed: "port, 0 to 65535", placeholder: "PORT" },
-  "docker-host": { allowed: "unix://, tcp://, http:// or https:// URL", placeholder: "URL" },
+  "docker-host": {
+    allowed: "unix://, tcp://, http:// or https:// URL, or empty",
+    placeholder: "URL",
+  },
   "mqtt-url": { allowed: "mqtt://, mqtts://, ws:// or wss:// URL, or empty", placeholder: "URL" },
   "host-id": { allowed: "A-Z a-z 0-9 _ -, or empty", placeholder: "ID" },
   "topic-path": { allowed: "MQTT topic without + or #", placeholder: "TOPIC" },

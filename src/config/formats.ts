@@ -117,6 +117,8 @@ convict.addFormats({
   "docker-host": {
     validate(value: unknown) {
       assertString(value);
+      // Empty: the usual sockets are tried at start-up (src/docker/discover.ts).
+      if (value === "") return;
       const problem = dockerHostProblem(value);
       if (problem) throw new Error(problem);
     },

@@ -8,9 +8,9 @@ import { type EngineEntry, LOG_LEVELS } from "./formats.js";
 export const configSchema = {
   docker: {
     host: {
-      doc: "Where the Docker Engine is: unix:///path, tcp://host:port, http:// or https://",
+      doc: "Where the Docker Engine is: unix:///path, tcp://host:port, http:// or https://. Empty: the first socket that answers of /var/run/docker.sock, $XDG_RUNTIME_DIR/docker.sock, /run/podman/podman.sock, $XDG_RUNTIME_DIR/podman/podman.sock",
       format: "docker-host",
-      default: "unix:///var/run/docker.sock",
+      default: "",
       env: "DOCKER_HOST",
       arg: "docker-host",
     },
@@ -362,6 +362,38 @@ export const configSchema = {
       default: true,
       env: "EVENTS_EXEC_COMMANDS",
       arg: "events-exec-commands",
+    },
+  },
+  control: {
+    enabled: {
+      doc: "Accept commands (start, stop, restart, pause, unpause) on the command topics for the allowed containers. Anyone who can publish to the broker can then act on them: use broker ACLs",
+      format: "strict-boolean",
+      default: false,
+      env: "CONTROL_ENABLED",
+      arg: "control-enabled",
+    },
+    containers: {
+      doc: "Containers that commands may act on (glob, or /regex/); a container labelled docker-mqtt-bridge.control=true is allowed too, one labelled docker-mqtt-bridge.control=false never",
+      format: "name-patterns",
+      default: [] as string[],
+      env: "CONTROL_CONTAINERS",
+      arg: "control-containers",
+    },
+    stop_timeout_seconds: {
+      doc: "Seconds a stop or restart waits for the container to exit before the engine kills it",
+      format: "seconds",
+      default: 10,
+      env: "CONTROL_STOP_TIMEOUT_SECONDS",
+      min: 0,
+      max: 3600,
+      arg: "control-stop-timeout-seconds",
+    },
+    prune: {
+      doc: "A per-host Prune images button and command (dangling images only); needs control.enabled",
+      format: "strict-boolean",
+      default: false,
+      env: "CONTROL_PRUNE",
+      arg: "control-prune",
     },
   },
   updates: {

@@ -7,6 +7,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { z } from "zod";
 import { DockerError } from "../errors.js";
 import { AbortRelay } from "./abort-relay.js";
+import { withStableId } from "./engine-identity.js";
 import {
   type ContainerInspect,
   type ContainerSummary,
@@ -19,7 +20,7 @@ import {
 } from "./schemas.js";
 
 /** Newest API version this bridge knows; older engines are spoken to in their own version. */
-export const MAX_API_VERSION = "1.51";
+export const MAX_API_VERSION = "1.52";
 export const MIN_TESTED_API_VERSION = "1.41";
 
 export interface EngineEndpoint {
@@ -159,7 +160,8 @@ export class DockerClient implements DockerApi {
   }
 
   async info(signal?: AbortSignal): Promise<EngineInfo> {
-    return this.#getJson("/info", infoSchema, signal);
+    // Podman's ID changes at every start of its service: the bridge needs one that does not.
+    return withStableId(await this.#getJson("/info", infoSchema, signal));
   }
 
   /** `/version`: the engine's release and API range (for `--check`). */

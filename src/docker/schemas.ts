@@ -68,6 +68,9 @@ export const infoSchema = z.object({
   ServerVersion: z.string().default(""),
   /** The engine's clock, RFC 3339 with nanoseconds. */
   SystemTime: z.string().optional(),
+  /** Podman only (its Docker-compatible /info); with DockerRootDir, see engine-identity.ts. */
+  BuildahVersion: z.string().optional(),
+  DockerRootDir: z.string().optional(),
 });
 export type EngineInfo = z.infer<typeof infoSchema>;
 

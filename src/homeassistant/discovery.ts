@@ -28,9 +28,11 @@ export type ComponentKey = Pick<Component, "key" | "platform">;
 
 /**
  * A feature's entities on the bridge's devices. Components come raw (key, platform, and a config
- * naming its own topics); ids are added here, like the built-in entities'. Every key a feature
- * may announce is listed in `keys`, so one no longer announced (the feature turned off since an
- * earlier run, a container no longer allowed) is sent as a removal stub.
+ * naming its own topics); ids are added here, like the built-in entities'. A component a device
+ * no longer has is removed: for a container by the announcer (it remembers what it announced),
+ * after a restart by the start-up cleanup (it compares with the retained payload). A stack's
+ * device is re-announced as its members change and remembers nothing: list in `stackKeys` every
+ * key a feature may put there, so the ones not announced now go out as removal stubs.
  */
 export interface DiscoveryExtension {
   container?(record: ContainerRecord): Component[];
@@ -38,11 +40,7 @@ export interface DiscoveryExtension {
   containerKey?(record: ContainerRecord): string;
   host?(): Component[];
   stack?(project: string, members: readonly ContainerRecord[]): Component[];
-  keys: {
-    container?: readonly ComponentKey[];
-    host?: readonly ComponentKey[];
-    stack?: readonly ComponentKey[];
-  };
+  stackKeys?: readonly ComponentKey[];
 }
 
 type DeviceKind = "container" | "host" | "stack";
@@ -58,7 +56,7 @@ export function extensionParts(
   for (const ext of ctx.extensions ?? []) {
     const now = announce(ext) ?? [];
     components.push(...now);
-    for (const k of ext.keys[kind] ?? []) {
+    for (const k of kind === "stack" ? (ext.stackKeys ?? []) : []) {
       if (!now.some((c) => c.key === k.key)) retired.push(k);
     }
   }
@@ -184,14 +182,6 @@ export function containerComponents(ctx: DiscoveryContext, record: ContainerReco
   }));
 }
 
-/** The feature components a container's device does not have now (removal stubs). */
-export function retiredContainerKeys(
-  ctx: DiscoveryContext,
-  record: ContainerRecord,
-): ComponentKey[] {
-  return extensionParts(ctx, "container", (ext) => ext.container?.(record)).retired;
-}
-
 /** Discovery for one container, with stubs removing components it no longer has. */
 export function containerDiscovery(
   ctx: DiscoveryContext,
@@ -209,6 +199,28 @@ export function containerDiscovery(
   const area = record.labels[LABELS.area];
   if (area) device.suggested_area = area;
   return assemble(ctx, deviceId, device, containerComponents(ctx, record), removed, true);
+}
+
+/**
+ * A device payload that also removes the components an earlier one announced and this one lacks
+ * (a feature or entity group turned off, a container no longer allowed), or undefined when there
+ * are none. Home Assistant keeps a device's components until it is told to drop each.
+ */
+export function withRemovalStubs(earlier: string, now: string): string | undefined {
+  try {
+    const before = JSON.parse(earlier) as { components?: Record<string, Record<string, unknown>> };
+    const after = JSON.parse(now) as { components?: Record<string, Record<string, unknown>> };
+    if (!before.components || !after.components) return undefined;
+    const stubs: Record<string, { platform: unknown }> = {};
+    for (const [key, c] of Object.entries(before.components)) {
+      const announced = Object.keys(c).some((k) => k !== "platform");
+      if (announced && !(key in after.components)) stubs[key] = { platform: c.platform };
+    }
+    if (Object.keys(stubs).length === 0) return undefined;
+    return JSON.stringify({ ...after, components: { ...after.components, ...stubs } });
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when a retained discovery payload was published by this bridge for this host. */

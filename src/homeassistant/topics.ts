@@ -151,7 +151,36 @@ export class Topics {
     const host = this.hostDeviceId();
     return deviceId === host || deviceId?.startsWith(`${host}__`) ? deviceId : undefined;
   }
-  // Image updates (src/updates).
+
+  // --- control: commands in, results out (never retained) ---
+
+  /** Commands for one container: start, stop, restart, pause, unpause. */
+  containerCommand(name: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/command`;
+  }
+
+  /** Commands for every mirrored container of a Compose project: start, stop, restart. */
+  stackCommand(project: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/stacks/${sanitiseId(project)}/command`;
+  }
+
+  /** Commands for the host: prune_images. */
+  hostCommand(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/command`;
+  }
+
+  /** The subscriptions that receive every command for this host. */
+  commandFilters(): string[] {
+    const host = `${this.#s.baseTopic}/${this.#s.hostId}`;
+    return [`${host}/containers/+/command`, `${host}/stacks/+/command`, `${host}/command`];
+  }
+
+  /** Where a command's outcome is published. */
+  commandResult(commandTopic: string): string {
+    return `${commandTopic}/result`;
+  }
+
+  // --- image updates (src/updates) ---
 
   /** Retained JSON: a container's image check (installed, latest, available, reason...). */
   containerUpdate(name: string): string {

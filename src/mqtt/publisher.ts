@@ -85,7 +85,8 @@ export interface Publisher {
   hold(topic: string): void;
   /** Sends a held topic as usual again, unless the broker already has its wanted value. */
   release(topic: string): void;
-  subscribe(filter: string, handler: MessageHandler): void;
+  /** QoS 0 unless asked: commands are subscribed with QoS 1 so none is lost on the way in. */
+  subscribe(filter: string, handler: MessageHandler, options?: { qos: 0 | 1 }): void;
   unsubscribe(filter: string): void;
   onConnect(handler: () => void): void;
 }
@@ -111,7 +112,7 @@ export class MqttPublisher implements Publisher {
   #reconnectTimer: NodeJS.Timeout | undefined;
   /** The kind of connection failure last logged; a repeat goes to debug until something changes. */
   #lastProblem: string | undefined;
-  readonly #subscriptions: { filter: string; handler: MessageHandler }[] = [];
+  readonly #subscriptions: { filter: string; handler: MessageHandler; qos: 0 | 1 }[] = [];
   readonly #connectHandlers: (() => void)[] = [];
   readonly stats: PublisherStats = {
     published: 0,
@@ -225,10 +226,11 @@ export class MqttPublisher implements Publisher {
     if (this.#retained.release(topic)) this.#flush();
   }
 
-  subscribe(filter: string, handler: MessageHandler): void {
-    this.#subscriptions.push({ filter, handler });
+  subscribe(filter: string, handler: MessageHandler, options?: { qos: 0 | 1 }): void {
+    const qos = options?.qos ?? 0;
+    this.#subscriptions.push({ filter, handler, qos });
     // While offline, the next connect subscribes to every filter (a clean session keeps none).
-    if (this.#connected) this.#subscribeTo([filter]);
+    if (this.#connected) this.#subscribeTo([filter], qos);
   }
 
   unsubscribe(filter: string): void {
@@ -237,8 +239,8 @@ export class MqttPublisher implements Publisher {
     if (this.#connected) this.#client?.unsubscribe(filter);
   }
 
-  #subscribeTo(filters: string[]): void {
-    this.#client?.subscribe(filters, { qos: 0 }, (err) => {
+  #subscribeTo(filters: string[], qos: 0 | 1): void {
+    this.#client?.subscribe(filters, { qos }, (err) => {
       if (!err) return;
       // A connection that closes fails every pending subscribe ("Connection closed"): that is the
       // connection's problem, logged once, and the next connect subscribes again.
@@ -308,8 +310,11 @@ export class MqttPublisher implements Publisher {
     this.#log.info({ broker: redactBroker(this.#opts.url) }, "connected to MQTT broker");
     // A broker restarted without persistence has lost our retained messages: send all again.
     this.#retained.reconnected();
-    const filters = [...new Set(this.#subscriptions.map((sub) => sub.filter))];
-    if (filters.length > 0) this.#subscribeTo(filters);
+    for (const qos of [0, 1] as const) {
+      const subs = this.#subscriptions.filter((sub) => sub.qos === qos);
+      const filters = [...new Set(subs.map((sub) => sub.filter))];
+      if (filters.length > 0) this.#subscribeTo(filters, qos);
+    }
     for (const handler of this.#connectHandlers) handler();
     this.#flush();
   }

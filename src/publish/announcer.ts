@@ -7,7 +7,6 @@ import {
   containerComponents,
   containerDiscovery,
   type DiscoveryContext,
-  retiredContainerKeys,
 } from "../homeassistant/discovery.js";
 import { LABELS } from "../homeassistant/labels.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
@@ -76,7 +75,6 @@ export class Announcer {
     const turnedOff: ComponentKey[] = this.#ctx.groups
       ? containerComponents(everyGroup, record)
       : [];
-    turnedOff.push(...retiredContainerKeys(this.#ctx, record));
     const removed = [...(prev?.removed ?? []), ...(prev?.components ?? []), ...turnedOff].filter(
       (c, i, all) => !keys.includes(c.key) && all.findIndex((o) => o.key === c.key) === i,
     );

@@ -62,7 +62,13 @@ export class EventPublisher {
    */
   fireEntity(event: EngineEvent, state: "announced" | "pending" | "hidden"): void {
     if (!this.#d.entityEvents || state === "hidden") return;
-    const type = event.action === "health_status" ? event.detail : event.action;
+    // Podman's `remove` is the entity's `destroy`.
+    const type =
+      event.action === "health_status"
+        ? event.detail
+        : event.action === "remove"
+          ? "destroy"
+          : event.action;
     if (!EVENT_ENTITY_TYPES.has(type)) return;
     if (state === "pending") {
       const held = this.#held.get(event.name) ?? [];

@@ -4,7 +4,11 @@
 // cleared too (see former-hosts.ts). Discovery of the other discovery mode for a device
 // announced now is handed over to the new topics instead (see discovery-migration.ts).
 import type { Logger } from "pino";
-import { type DiscoveryContext, isOwnDiscoveryPayload } from "../homeassistant/discovery.js";
+import {
+  type DiscoveryContext,
+  isOwnDiscoveryPayload,
+  withRemovalStubs,
+} from "../homeassistant/discovery.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
 import { handOver, handoverTargets, planHandovers } from "./discovery-migration.js";
 import { engineIdOf, FormerHosts } from "./former-hosts.js";
@@ -128,6 +132,7 @@ export class StaleCleanup {
         { cleared: former.length },
         "cleared what this engine published under an earlier host id",
       );
+    this.#dropStaleComponents(seen);
     const cleared = stale.length;
     // Held back for nothing (the device is gone, or lost that component): send as usual.
     const handedOver = new Set(handovers.flatMap((h) => h.targets));
@@ -138,5 +143,20 @@ export class StaleCleanup {
       void handOver(handovers, this.#publisher, this.#log, () => this.#stopped);
     if (cleared > 0)
       this.#log.info({ cleared }, "cleared stale retained messages from an earlier run");
+  }
+
+  /**
+   * A device announced now that an earlier run announced with more components (a feature or an
+   * entity group since turned off, a container no longer allowed to be controlled): its payload
+   * is sent once more with removal stubs for those. Later announcements need not repeat them.
+   */
+  #dropStaleComponents(seen: ReadonlyMap<string, string>): void {
+    if (!this.#discovery || this.#ctx.mode !== "device") return;
+    for (const [topic, earlier] of seen) {
+      const now = this.#publisher.retained(topic);
+      if (now === undefined || !topic.endsWith("/config")) continue;
+      const merged = withRemovalStubs(earlier, now);
+      if (merged !== undefined) this.#publisher.setRetained(topic, merged, PRIORITY.discovery);
+    }
   }
 }

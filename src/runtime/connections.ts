@@ -2,12 +2,14 @@
 // key) and to listen on (the embedded broker, the HTTP server), with failures explained.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import type { Logger } from "pino";
 import { type Config, configSchema } from "../config/loader.js";
 import {
   type DockerClient,
   type EngineEndpoint,
   endpointFromDockerHost,
 } from "../docker/client.js";
+import { type DiscoveredHost, discoverDockerHost } from "../docker/discover.js";
 import type { EngineInfo } from "../docker/schemas.js";
 import { BridgeError, ConfigError, describeError } from "../errors.js";
 import type { PublisherOptions } from "../mqtt/publisher.js";
@@ -109,6 +111,43 @@ export function engineAddresses(config: Config): EngineAddress[] {
   return list;
 }
 
+/**
+ * The addresses with an empty host (docker.host unset) resolved to the first usual socket that
+ * answers; logged, with every socket tried, so a user sees which engine the bridge follows.
+ */
+export async function resolveAddresses(
+  addresses: readonly EngineAddress[],
+  options: {
+    env: NodeJS.ProcessEnv;
+    log?: Logger;
+    discover?: (env: NodeJS.ProcessEnv) => Promise<DiscoveredHost>;
+  },
+): Promise<EngineAddress[]> {
+  const discover = options.discover ?? ((env) => discoverDockerHost({ env }));
+  const out: EngineAddress[] = [];
+  for (const address of addresses) {
+    if (address.host !== "") {
+      out.push(address);
+      continue;
+    }
+    const found = await discover(options.env);
+    const tried = found.tried.map((path) => `unix://${path}`);
+    if (found.found) {
+      options.log?.info(
+        { engine: found.host, tried },
+        "DOCKER_HOST not set: using the first socket that answers",
+      );
+    } else {
+      options.log?.warn(
+        { engine: found.host, tried },
+        "DOCKER_HOST not set and no engine socket answers: waiting for the first; set DOCKER_HOST to choose",
+      );
+    }
+    out.push({ ...address, host: found.host });
+  }
+  return out;
+}
+
 export function endpointOf(address: EngineAddress): EngineEndpoint {
   return endpointFromDockerHost(address.host, {
     tlsVerify: address.tlsVerify,
@@ -116,11 +155,11 @@ export function endpointOf(address: EngineAddress): EngineEndpoint {
   });
 }
 
-/** The engines given by configuration, with their endpoints. */
+/** The engines given by configuration (resolved: see resolveAddresses), with their endpoints. */
 export function configuredEngines(
-  config: Config,
+  addresses: readonly EngineAddress[],
 ): { id: string; endpoint: EngineEndpoint; hostKey: string }[] {
-  return engineAddresses(config).map((a) => ({
+  return addresses.map((a) => ({
     id: a.id,
     endpoint: endpointOf(a),
     hostKey: a.hostKey,

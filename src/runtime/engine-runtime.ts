@@ -15,6 +15,7 @@ import {
   buildKeyMatcher,
   engineEventFilters,
 } from "../state/filter.js";
+import type { ContainerRecord } from "../state/model.js";
 import { VERSION } from "../version.js";
 import { EngineReporter } from "./engine-reporter.js";
 import { buildFeatures } from "./features.js";
@@ -46,6 +47,8 @@ export interface EngineRuntimeDeps {
   client?: DockerClient;
   /** Add the host id to a configured mqtt.client_id (several engines share one setting). */
   clientIdSuffix?: boolean;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
 }
 
 export class EngineRuntime {
@@ -130,6 +133,7 @@ export class EngineRuntime {
         publisher: this.publisher,
         log,
         hostId: spec.hostId,
+        ...(deps.isSelf ? { isSelf: deps.isSelf } : {}),
       }),
       ...(t.offlineDelayMs !== undefined ? { offlineDelayMs: t.offlineDelayMs } : {}),
       ...(t.cleanupSettleMs !== undefined ? { cleanupSettleMs: t.cleanupSettleMs } : {}),

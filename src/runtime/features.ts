@@ -1,16 +1,18 @@
 // The optional features of one engine (control, statistics, updates), each built only when its
-// configuration turns it on. Each gets what it needs here and nothing of the others.
-import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
+// configuration turns it on (entities an earlier run announced for a feature now off are removed
+// by the start-up cleanup). Each feature gets what it needs here and nothing of the others.
 import type { Logger } from "pino";
 import type { Config } from "../config/loader.js";
+import { buildControlPolicy } from "../control/commands.js";
+import { Controller } from "../control/controller.js";
+import { EngineActions } from "../control/engine-actions.js";
+import { isSelfBy, readSelfClues } from "../control/self.js";
 import type { DockerClient } from "../docker/client.js";
 import type { Topics } from "../homeassistant/topics.js";
 import type { MqttPublisher } from "../mqtt/publisher.js";
 import type { ContainerFeature } from "../publish/features.js";
 import type { ContainerRecord } from "../state/model.js";
 import { UpdatesFeature } from "../updates/feature.js";
-import { isSelfBy, selfContainerId } from "../updates/self.js";
 
 export interface FeatureDeps {
   config: Config;
@@ -19,36 +21,47 @@ export interface FeatureDeps {
   publisher: MqttPublisher;
   log: Logger;
   hostId: string;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
 }
 
 export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
+  const { config, topics } = deps;
+  const isSelf =
+    deps.isSelf ??
+    (
+      (clues) => (record: ContainerRecord) =>
+        isSelfBy(clues, record)
+    )(readSelfClues());
   const features: ContainerFeature[] = [];
-  if (deps.config.updates.enabled) {
+  if (config.control.enabled) {
+    features.push(
+      new Controller({
+        topics,
+        publisher: deps.publisher,
+        actions: new EngineActions(deps.docker, config.control.stop_timeout_seconds),
+        log: deps.log.child({ module: "control", host: deps.hostId }),
+        policy: buildControlPolicy(config.control.containers),
+        isSelf,
+        prune: config.control.prune,
+      }),
+    );
+  }
+  if (config.updates.enabled) {
     features.push(
       new UpdatesFeature({
-        settings: deps.config.updates,
+        settings: config.updates,
         docker: deps.docker,
-        topics: deps.topics,
+        topics,
         publisher: deps.publisher,
         log: deps.log.child({ host: deps.hostId }),
-        // Install acts only where the control feature's allowlist allows: until that is wired
-        // here, nothing may be recreated.
+        // Install acts only where the control feature's allowlist allows: until the lead wires
+        // that here, nothing may be recreated.
         mayAct: (_record: ContainerRecord) => false,
         // The container the bridge runs in is never recreated.
-        isSelf: isSelfBy(ownContainerId()),
+        isSelf,
       }),
     );
   }
   return features;
-}
-
-/** The id of the container this process runs in, if it runs in one. */
-function ownContainerId(): string | undefined {
-  let mountinfo = "";
-  try {
-    mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
-  } catch {
-    // not Linux, or no /proc: only the hostname can tell
-  }
-  return selfContainerId(mountinfo, hostname());
 }

@@ -9,15 +9,18 @@ import type { DockerEvents } from "../lib/docker-events.js";
 import type { EmbeddedBroker } from "../mqtt/embedded-broker.js";
 import { type MqttPublisher, redactBroker } from "../mqtt/publisher.js";
 import type { Bridge } from "../publish/bridge.js";
+import type { ContainerRecord } from "../state/model.js";
 import { VERSION } from "../version.js";
 import {
   configuredEngines,
   embeddedBrokerTarget,
+  engineAddresses,
   firstContact,
   listenError,
   mqttTls,
   PORTAINER_HOST_KEY,
   portainerKey,
+  resolveAddresses,
 } from "./connections.js";
 import { EngineReporter } from "./engine-reporter.js";
 import { EngineRuntime, type EngineSpec } from "./engine-runtime.js";
@@ -52,8 +55,12 @@ export interface ServiceOptions {
   signal?: AbortSignal;
   /** Serve HTTP here whatever http.port says (port 0: a free port, for tests). */
   http?: { host: string; port: number };
+  /** Where the usual engine sockets are looked for when docker.host is empty (process.env). */
+  env?: NodeJS.ProcessEnv;
   /** How often the debug-level summary of counters is logged (default 5 minutes). */
   summaryIntervalMs?: number;
+  /** The container the bridge runs in (default: found from /proc and the hostname). */
+  isSelf?: (record: ContainerRecord) => boolean;
 }
 
 /** The bridge itself: broker, one runtime per engine, Portainer's environments; stop() in reverse. */
@@ -84,7 +91,11 @@ async function startPipeline(
     log.info({ broker: brokerUrl }, "no mqtt.url set: serving an embedded MQTT broker");
   }
   // Made after the embedded broker, so a taken port leaves no engine client open.
-  const configured = configuredEngines(config).map((e) => ({
+  const addresses = await resolveAddresses(engineAddresses(config), {
+    env: options.env ?? process.env,
+    log,
+  });
+  const configured = configuredEngines(addresses).map((e) => ({
     ...e,
     client: new DockerClient(e.endpoint),
   }));
@@ -130,6 +141,7 @@ async function startPipeline(
       timings,
       clientIdSuffix: !single,
       ...(client ? { client } : {}),
+      ...(options.isSelf ? { isSelf: options.isSelf } : {}),
     });
     runtime.start();
     metrics?.addEngine({ host: spec.hostId, watcher: runtime.watcher, bridge: runtime.bridge });

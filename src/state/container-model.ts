@@ -117,8 +117,8 @@ export class ContainerModel {
     if (ask?.need === "hold") this.#awaiting.add(id);
     this.#commit(reduction.changes);
     // A destroy is final even for a container the model no longer holds under that name (Compose
-    // destroys the one it replaced under its temporary name).
-    if (event.action === "destroy") this.#bury(id);
+    // destroys the one it replaced under its temporary name). Podman calls it `remove`.
+    if (event.action === "destroy" || event.action === "remove") this.#bury(id);
     if (ask?.need === "hold") this.#ask(id);
     else if (ask) this.#refineLater(id);
   }

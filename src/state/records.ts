@@ -12,8 +12,22 @@ import {
 
 const COMPOSE_PROJECT = "com.docker.compose.project";
 const COMPOSE_SERVICE = "com.docker.compose.service";
-/** Event attributes that the engine adds beside the container's labels. */
-const ENGINE_ATTRIBUTES = new Set(["name", "image", "exitCode", "signal", "oldName", "execID"]);
+/**
+ * Event attributes that the engine adds beside the container's labels: Docker's, and Podman's
+ * `containerExitCode` and `podId` (on every container event, see the Podman 4.3 capture).
+ */
+const ENGINE_ATTRIBUTES = new Set([
+  "name",
+  "image",
+  "exitCode",
+  "signal",
+  "oldName",
+  "execID",
+  "containerExitCode",
+  "podId",
+  // `die` of Docker 23 and later (moby daemon/monitor.go).
+  "execDuration",
+]);
 
 /**
  * Compose renames a container it is about to replace to `<first 12 of its id>_<name>`; such a

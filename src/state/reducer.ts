@@ -22,7 +22,7 @@ export type Change =
   | { kind: "removed"; name: string; id: string; reason: RemovalReason };
 
 /**
- * destroy: removed by the engine; vanished: missing from a fresh snapshot (or inspect said 404);
+ * destroy: removed by the engine (Docker's `destroy`, Podman's `remove`); vanished: missing from a fresh snapshot (or inspect said 404);
  * rename: renamed by a user; replaced: renamed by Compose on its way out, a new container of that
  * name follows.
  */
@@ -153,7 +153,8 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
   if (event.action === "rename") {
     // Already applied (a replay after a reconnect): the container has this name now.
     if (containers.get(name)?.id === id) return NOTHING;
-    const oldName = (event.attributes.oldName ?? "").replace(/^\//, "");
+    // Podman's rename names only the new name: the old one is the one its id has in the model.
+    const oldName = (event.attributes.oldName ?? "").replace(/^\//, "") || nameOfId(containers, id);
     const old = containers.get(oldName);
     const known = old !== undefined && old.id === id;
     const replaced = isReplacementName(name, id);
@@ -168,7 +169,8 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
   if (isReplacementName(name, id)) return NOTHING;
   const current = containers.get(name);
 
-  if (event.action === "destroy") {
+  // Podman says `remove` where Docker says `destroy`.
+  if (event.action === "destroy" || event.action === "remove") {
     if (!current || current.id !== id) return NOTHING;
     return withoutRecord(containers, name, "destroy");
   }
@@ -248,6 +250,10 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
       const detail = event.detail.trim();
       if (detail === "healthy" || detail === "unhealthy" || detail === "starting") {
         record = { ...record, health: detail };
+      } else if (detail === "") {
+        // Podman's health_status has no `: <status>`; its top-level HealthStatus is the status
+        // from before the probe. Only the engine's inspect, after the event, says the new one.
+        need ??= "refine";
       }
       break;
     }
@@ -258,6 +264,12 @@ export function applyEvent(containers: ContainerMap, event: EngineEvent): Reduct
   }
   const result = withRecord(containers, record);
   return need ? { ...result, inspect: { id, name, need } } : result;
+}
+
+/** The name under which the model holds container `id`, or "". */
+function nameOfId(containers: ContainerMap, id: string): string {
+  for (const record of containers.values()) if (record.id === id) return record.name;
+  return "";
 }
 
 /** Whether an event can change what the model says of its container (exec noise cannot). */
@@ -277,6 +289,8 @@ const STATE_ACTIONS = new Set([
   "health_status",
   "rename",
   "destroy",
+  // Podman's destroy.
+  "remove",
   "update",
 ]);
 

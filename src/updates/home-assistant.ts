@@ -77,10 +77,6 @@ export interface UpdatesDiscoveryDeps {
 export function updatesDiscovery(deps: UpdatesDiscoveryDeps): DiscoveryExtension {
   const { topics } = deps;
   return {
-    keys: {
-      container: [{ key: UPDATE_KEY, platform: "update" }],
-      host: [{ key: HOST_COUNT_KEY, platform: "sensor" }],
-    },
     containerKey: (record) =>
       deps.isChecked(record) ? `u${deps.mayInstall(record) ? "i" : ""}` : "",
     container(record): Component[] {

@@ -73,7 +73,7 @@ declare module "vitest" {
   }
 }
 
-function findExecutable(name: string): string | undefined {
+export function findExecutable(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), ...SEARCH_DIRS];
   for (const dir of dirs) {
     try {
@@ -87,7 +87,7 @@ function findExecutable(name: string): string | undefined {
 }
 
 /** A dynamically linked busybox would not run in an image without a libc. */
-function isStaticElf(path: string): boolean {
+export function isStaticElf(path: string): boolean {
   const elf = readFileSync(path);
   // Only ELF64 little-endian is read; for anything else, don't guess.
   if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1) return true;
@@ -100,7 +100,7 @@ function isStaticElf(path: string): boolean {
   return true;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -112,7 +112,7 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function prepareRootfs(dataDir: string, busybox: string): Promise<string> {
+export async function prepareRootfs(dataDir: string, busybox: string): Promise<string> {
   const rootfs = join(dataDir, "rootfs");
   await Promise.all(["bin", "etc", "tmp"].map((d) => mkdir(join(rootfs, d), { recursive: true })));
   await copyFile(busybox, join(rootfs, "bin", "busybox"));
@@ -279,7 +279,7 @@ function settledValues<T extends readonly unknown[]>(
   return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
-function printTail(logPath: string, lines = 30): void {
+export function printTail(logPath: string, lines = 30): void {
   try {
     const tail = readFileSync(logPath, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
     console.error(`[e2e] last lines of ${logPath}:\n${tail}`);
@@ -288,7 +288,7 @@ function printTail(logPath: string, lines = 30): void {
   }
 }
 
-function isCi(): boolean {
+export function isCi(): boolean {
   return ["true", "1", "yes"].includes((process.env.CI ?? "").toLowerCase());
 }
 

@@ -142,8 +142,7 @@ describeE2E("image updates: detection against a real registry", () => {
     // Install stays off until the control feature allows it.
     expect(components.update?.command_topic).toBeUndefined();
     const optout = parse(retained.get(deviceTopic(bridge.topics, "upd-optout")));
-    // Opted out: only the removal stub of the key (platform alone), no entity.
-    expect((optout.components as Record<string, unknown>).update).toEqual({ platform: "update" });
+    expect((optout.components as Record<string, unknown>).update).toBeUndefined();
     expect(updateOf("upd-optout")).toBeUndefined();
     const host = parse(retained.get(hostDeviceTopic(bridge.topics)));
     expect((host.components as Record<string, unknown>).updates_available).toBeDefined();

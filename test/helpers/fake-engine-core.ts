@@ -3,7 +3,7 @@
 // healthcheck probes (rules in fake-engine-health.ts). The lifecycle operations (run, stop, die,
 // restart policies...) build on this in fake-engine-ops.ts. No I/O here: events go to publish().
 import { buildEvent, type EngineEvent, EventClock, type EventInput } from "./fake-engine-events.js";
-import { type EngineFixtures, fixtureContainers } from "./fake-engine-fixtures.js";
+import { atLeast152, type EngineFixtures, fixtureContainers } from "./fake-engine-fixtures.js";
 import { applyProbeResult, monitorRunning } from "./fake-engine-health.js";
 import {
   type ContainerSeed,
@@ -60,7 +60,7 @@ export abstract class FakeEngineCore {
 
   /** Emits any event (image, network, volume...) as the engine would, with scope and times. */
   emitEvent(input: EventInput): EngineEvent {
-    const ev = buildEvent(input, this.clock.next());
+    const ev = buildEvent(input, this.clock.next(), !atLeast152(this.fixtures.api));
     this.publish(ev);
     return ev;
   }
@@ -69,12 +69,13 @@ export abstract class FakeEngineCore {
    * Sets the health status and emits `health_status: <status>` when it changes (or always with
    * `force`). `probe` first emits the exec_create/exec_start/exec_die triple, as the engine does
    * before each status change. Note: 20.10 itself never emits `health_status: starting`.
-   * To let moby's rules decide the status, use runHealthcheck() instead.
+   * To let moby's rules decide the status, use runHealthcheck() instead. `silent`: no event at
+   * all (for a test that emits another engine's event itself, e.g. Podman's with emitRaw()).
    */
   setHealth(
     name: string,
     status: HealthStatus,
-    options: { probe?: boolean; force?: boolean } = {},
+    options: { probe?: boolean; force?: boolean; silent?: boolean } = {},
   ): void {
     const c = this.findContainer(name);
     if (!c.healthcheck) throw new Error(`fake engine: container ${c.name} has no healthcheck`);
@@ -86,6 +87,7 @@ export abstract class FakeEngineCore {
     if (status === "unhealthy") {
       c.health.failingStreak = Math.max(c.health.failingStreak, c.healthcheck.Retries ?? 3);
     }
+    if (options.silent) return;
     if (previous !== status || options.force) this.emitFor(c, `health_status: ${status}`);
   }
 
@@ -133,6 +135,11 @@ export abstract class FakeEngineCore {
     this.emitFor(c, `exec_create: ${command}`, { execID });
     this.emitFor(c, `exec_start: ${command}`, { execID });
     this.emitFor(c, "exec_die", { execID, exitCode: String(options.exitCode ?? 0) });
+  }
+
+  /** Drops a container from the model without any event (the test emits its own, raw). */
+  forget(name: string): void {
+    this.containers.delete(this.findContainer(name).id);
   }
 
   protected addContainer(c: FakeContainer): void {

@@ -51,8 +51,11 @@ export function serializeEvent(ev: EngineEvent): string {
   return `${goJson(rest).slice(0, -1)},"time":${time},"timeNano":${timeNano}}\n`;
 }
 
-/** Builds an event with the legacy `status`/`id`/`from` fields where 20.10 writes them. */
-export function buildEvent(input: EventInput, timeNano: bigint): EngineEvent {
+/**
+ * Builds an event with the legacy `status`/`id`/`from` fields where 20.10 writes them (`legacy`:
+ * below API 1.52, which dropped them).
+ */
+export function buildEvent(input: EventInput, timeNano: bigint, legacy = true): EngineEvent {
   const attributes = sortedAttributes(input.Actor.Attributes ?? {});
   const body = {
     Type: input.Type,
@@ -62,6 +65,7 @@ export function buildEvent(input: EventInput, timeNano: bigint): EngineEvent {
     time: Number(timeNano / NS_PER_SEC),
     timeNano,
   };
+  if (!legacy) return body;
   if (input.Type === "container") {
     return { status: input.Action, id: input.Actor.ID, from: attributes.image ?? "", ...body };
   }

@@ -1,5 +1,5 @@
 // Fake Docker Engine 20.10, captured data: loads the real engine's answers from
-// test/fixtures/docker-engine-20.10/ and turns the captured container snapshot into model records.
+// test/fixtures/docker-engine-20.10/ (or a newer API's, docker-engine-api-<version>/) and turns the captured container snapshot into model records.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import {
@@ -17,6 +17,19 @@ export const FIXTURE_DIR = fileURLToPath(
   new URL("../fixtures/docker-engine-20.10/", import.meta.url),
 );
 
+/** The newer API shapes, written from moby's source (see each folder's SOURCE.md). */
+export const API_PROFILES = ["1.44", "1.47", "1.52"] as const;
+export type ApiProfile = (typeof API_PROFILES)[number];
+
+/** Whether an API version (a profile's, a request's) is API 1.52 or later (no legacy event fields, Health in the list). */
+export function atLeast152(api: string | undefined): boolean {
+  return api !== undefined && Number(api.split(".")[1]) >= 52;
+}
+
+export function profileDir(api: ApiProfile): string {
+  return fileURLToPath(new URL(`../fixtures/docker-engine-api-${api}/`, import.meta.url));
+}
+
 /** When the captured list was taken: `docker ps` then said "Up 4 seconds". */
 const CAPTURE_LIST_TIME = parseGoTime("2026-11-26T05:55:19.5Z");
 
@@ -29,13 +42,14 @@ export interface EngineFixtures {
   inspects: Json[];
   /** The inspect document the fake fills in for containers it makes up. */
   inspectTemplate: Json;
+  /** The API profile these fixtures are of; undefined: the 20.10 captures (API 1.41). */
+  api?: ApiProfile;
 }
 
-async function readJson(name: string): Promise<unknown> {
-  return JSON.parse(await readFile(`${FIXTURE_DIR}${name}`, "utf8"));
-}
-
-export async function loadEngineFixtures(): Promise<EngineFixtures> {
+export async function loadEngineFixtures(api?: ApiProfile): Promise<EngineFixtures> {
+  const dir = api === undefined ? FIXTURE_DIR : profileDir(api);
+  const readJson = async (name: string): Promise<unknown> =>
+    JSON.parse(await readFile(`${dir}${name}`, "utf8"));
   const [version, info, list, exit3, healthy, unhealthy] = await Promise.all(
     [
       "api-version.json",
@@ -52,6 +66,7 @@ export async function loadEngineFixtures(): Promise<EngineFixtures> {
     list: list as Json[],
     inspects: [exit3, healthy, unhealthy] as Json[],
     inspectTemplate: healthy as Json,
+    ...(api === undefined ? {} : { api }),
   };
 }
 

@@ -2,7 +2,7 @@
 // /version and /info documents, and Go-like JSON and /_ping responses.
 import type { ServerResponse } from "node:http";
 import { goJson, matchKvList, parseFilterArgs } from "./fake-engine-events.js";
-import type { EngineFixtures } from "./fake-engine-fixtures.js";
+import { atLeast152, type EngineFixtures } from "./fake-engine-fixtures.js";
 import {
   type FakeContainer,
   goTime,
@@ -169,6 +169,7 @@ export function writePing(res: ServerResponse): void {
 /** Writes an answer computed earlier (see fake-engine-timing.ts). */
 export function writeAnswer(res: ServerResponse, answer: Answer): void {
   if ("ping" in answer) writePing(res);
+  else if (answer.body === undefined) res.writeHead(answer.status).end();
   else writeJson(res, answer.status, answer.body);
 }
 
@@ -182,6 +183,8 @@ export interface EngineView {
   now: bigint;
   /** Open /events streams, for /info. */
   listeners: number;
+  /** The API version of the request's path (the engine's own for an unversioned one). */
+  requestVersion: string;
 }
 
 /** GET /version, /info, /containers/json; 404 for anything else. */
@@ -199,7 +202,9 @@ export function plainAnswer(path: string, query: URLSearchParams, view: EngineVi
   if (path !== "/containers/json") return { status: 404, body: { message: "page not found" } };
   const listed = listContainers(containers.toReversed(), query);
   if (typeof listed === "string") return { status: 400, body: { message: listed } };
-  return { status: 200, body: listed.map((c) => toListEntry(c, now)) };
+  // moby drops Health below 1.52 whatever the engine (container_routes.go getContainersJSON).
+  const withHealth = atLeast152(view.fixtures.api) && atLeast152(view.requestVersion);
+  return { status: 200, body: listed.map((c) => toListEntry(c, now, withHealth)) };
 }
 
 /** GET /containers/{id}/json for the container the path named (undefined: gone). */

@@ -287,8 +287,12 @@ function mountsOf(c: FakeContainer): unknown[] {
 }
 
 /** One entry of `GET /containers/json`, keys in the capture's order. */
-export function toListEntry(c: FakeContainer, nowNs: bigint): Record<string, unknown> {
-  return {
+export function toListEntry(
+  c: FakeContainer,
+  nowNs: bigint,
+  withHealth = false,
+): Record<string, unknown> {
+  const entry: Record<string, unknown> = {
     Id: c.id,
     Names: [`/${c.name}`],
     Image: c.image,
@@ -303,6 +307,14 @@ export function toListEntry(c: FakeContainer, nowNs: bigint): Record<string, unk
     NetworkSettings: { Networks: networksOf(c) },
     Mounts: mountsOf(c),
   };
+  // API 1.52 lists health (daemon/container/view.go transform: "none" without a healthcheck).
+  if (withHealth) {
+    entry.Health = {
+      Status: c.health?.status ?? "none",
+      FailingStreak: c.health?.failingStreak ?? 0,
+    };
+  }
+  return entry;
 }
 
 /** `GET /containers/{id}/json`: the captured inspect document with this container's values. */

@@ -180,7 +180,8 @@ export abstract class FakeEngineModel extends FakeEngineCore {
   }
 
   /** `docker rename`: rename with the new name and `oldName` = "/old". */
-  rename(name: string, newName: string): void {
+  /** `silent`: no event (a test emitting Podman's own rename, which has no oldName, with emitRaw). */
+  rename(name: string, newName: string, options: { silent?: boolean } = {}): void {
     const c = this.findContainer(name);
     const next = newName.replace(/^\//, "");
     if ([...this.containers.values()].some((o) => o.name === next)) {
@@ -188,7 +189,7 @@ export abstract class FakeEngineModel extends FakeEngineCore {
     }
     const oldName = `/${c.name}`;
     c.name = next;
-    this.emitFor(c, "rename", { oldName });
+    if (!options.silent) this.emitFor(c, "rename", { oldName });
   }
 
   /**
@@ -247,6 +248,12 @@ export abstract class FakeEngineModel extends FakeEngineCore {
 
   #stopSequence(c: FakeContainer, exitCode: number | undefined): void {
     this.emitFor(c, "kill", { signal: "15" });
+    // A paused container is resumed to take the signal: kill, unpause, die, stop (engine 20.10,
+    // seen in test/e2e/bridge-control.test.ts).
+    if (c.paused) {
+      c.paused = false;
+      this.emitFor(c, "unpause");
+    }
     if (exitCode === undefined) this.emitFor(c, "kill", { signal: "9" });
     this.#exit(c, exitCode ?? 137, false);
     this.emitFor(c, "stop");

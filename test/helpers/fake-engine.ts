@@ -22,6 +22,7 @@ import {
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { controlAnswer } from "./fake-engine-control.js";
 import {
   buildEvent,
   type EngineEvent,
@@ -31,6 +32,8 @@ import {
   serializeEvent,
 } from "./fake-engine-events.js";
 import {
+  type ApiProfile,
+  atLeast152,
   type EngineFixtures,
   loadEngineFixtures,
   readFixtureText,
@@ -43,6 +46,7 @@ import {
   writeAnswer,
   writeJson,
 } from "./fake-engine-http.js";
+
 import { randomId } from "./fake-engine-model.js";
 import { FakeEngineModel } from "./fake-engine-ops.js";
 import { EventStreamHub, type EventStreamInfo } from "./fake-engine-streams.js";
@@ -72,6 +76,14 @@ export interface FakeEngineOptions {
   id?: string;
   /** Start with the captured containers (loadFixtureSnapshot()). */
   fixtureSnapshot?: boolean;
+  /**
+   * Serve a newer API's shapes (test/fixtures/docker-engine-api-<api>/, written from moby's
+   * source): its /version, /info and inspect documents, and from 1.52 no legacy event fields and
+   * `Health` in the list. The highest version served defaults to it.
+   */
+  api?: ApiProfile;
+  /** Fields added to (or replacing) the captured /info, e.g. Podman's BuildahVersion. */
+  info?: Record<string, unknown>;
 }
 
 export interface RecordedRequest {
@@ -107,7 +119,9 @@ export class FakeEngine extends FakeEngineModel {
     readonly tempDir: string | undefined,
   ) {
     super(fixtures);
-    this.#maxVersion = options.apiVersion ?? "1.41";
+    // The fixtures are read afresh for every engine: changing them here touches no other.
+    if (options.info) Object.assign(fixtures.info, options.info);
+    this.#maxVersion = options.apiVersion ?? options.api ?? "1.41";
     this.#minVersion = options.minApiVersion ?? "1.12";
     this.#identity = {
       name: options.name ?? String(fixtures.info.Name),
@@ -116,7 +130,7 @@ export class FakeEngine extends FakeEngineModel {
   }
 
   static async start(options: FakeEngineOptions = {}): Promise<FakeEngine> {
-    const fixtures = await loadEngineFixtures();
+    const fixtures = await loadEngineFixtures(options.api);
     const dir = options.tcp ? undefined : await mkdtemp(join(tmpdir(), "fake-engine-"));
     const engine = new FakeEngine(fixtures, options, dir);
     if (options.fixtureSnapshot) engine.loadFixtureSnapshot();
@@ -191,6 +205,7 @@ export class FakeEngine extends FakeEngineModel {
           Actor: { ID: randomId(), Attributes: { exitCode: "0", image: "x", name: "cut" } },
         },
         this.clock.now(),
+        !atLeast152(this.fixtures.api),
       ),
     );
     const partial = options.midLine ? line.slice(0, Math.floor(line.length / 2)) : undefined;
@@ -375,6 +390,8 @@ export class FakeEngine extends FakeEngineModel {
         this.#heldPings.add(res);
         res.on("close", () => this.#heldPings.delete(res));
       }
+    } else if (method === "POST") {
+      this.#reply(res, path, controlAnswer(this, path) ?? NOT_FOUND);
     } else if (method !== "GET") {
       this.#reply(res, path, NOT_FOUND);
     } else if (path === "/events") {
@@ -389,7 +406,14 @@ export class FakeEngine extends FakeEngineModel {
       const engine = { fixtures: this.fixtures, identity: this.#identity, now: this.clock.now() };
       const versions = { max: this.#maxVersion, min: this.#minVersion };
       const all = [...this.containers.values()];
-      const state = { ...engine, versions, containers: all, listeners: this.openEventStreams };
+      const requestVersion = /^\/v([0-9.]+)\//.exec(raw)?.[1] ?? this.#maxVersion;
+      const state = {
+        ...engine,
+        versions,
+        containers: all,
+        listeners: this.openEventStreams,
+        requestVersion,
+      };
       this.#reply(res, path, plainAnswer(path, query, state));
     }
   }
@@ -401,7 +425,10 @@ export class FakeEngine extends FakeEngineModel {
       return;
     }
     const { since, until, filter } = parsed;
-    res.writeHead(200, { "Content-Type": "application/json" });
+    // moby's getEvents: application/jsonl from API 1.52, application/json before.
+    const version = /^\/v([0-9.]+)\//.exec(raw)?.[1] ?? this.#maxVersion;
+    const jsonl = atLeast152(this.fixtures.api) && atLeast152(version);
+    res.writeHead(200, { "Content-Type": jsonl ? "application/jsonl" : "application/json" });
     res.flushHeaders();
     const info = {
       url: raw,

@@ -116,7 +116,12 @@ export const SENSOR_STATE_CLASSES = [
 ];
 export const ENTITY_CATEGORIES = ["config", "diagnostic"];
 /** The platforms this bridge may announce (all of them are in MQTT's SUPPORTED_COMPONENTS). */
-export const PLATFORMS = ["binary_sensor", "sensor", "event"];
+export const PLATFORMS = ["binary_sensor", "sensor", "event", "switch", "button"];
+/** button ButtonDeviceClass, switch SwitchDeviceClass. */
+export const BUTTON_DEVICE_CLASSES = ["identify", "restart", "update"];
+export const SWITCH_DEVICE_CLASSES = ["outlet", "switch"];
+/** Platforms that act: command_topic required (mqtt/button.py, mqtt/switch.py). */
+const COMMAND_PLATFORMS = ["switch", "button"];
 /** Options a device payload shares with its components (mqtt/schemas.py SHARED_OPTIONS). */
 const SHARED_OPTIONS = [
   "availability",
@@ -223,7 +228,20 @@ function checkEntity(entity: HaEntity, problems: string[]): void {
       fail(`default_entity_id ${entityId} must start with its domain ${platform}.`);
     if (!VALID_ENTITY_ID.test(entityId)) fail(`default_entity_id ${entityId} is not a valid id`);
   }
-  if (typeof config.state_topic !== "string" || config.state_topic === "")
+  if (COMMAND_PLATFORMS.includes(platform)) {
+    // valid_publish_topic: no wildcards; a button has no state at all.
+    if (typeof config.command_topic !== "string" || config.command_topic === "")
+      fail("command_topic is required");
+    else if (/[#+]/.test(config.command_topic)) fail("command_topic must not hold wildcards");
+    if (platform === "button" && "state_topic" in config) fail("a button has no state_topic");
+  }
+  if (platform === "button") {
+    // A button has no state: nothing else to check about topics.
+  } else if (platform === "switch" && !("state_topic" in config)) {
+    fail(
+      "a switch without state_topic is optimistic: it would show what it was told, not the engine",
+    );
+  } else if (typeof config.state_topic !== "string" || config.state_topic === "")
     fail("state_topic is required");
   else if (/[#+]/.test(config.state_topic)) fail("state_topic must not hold wildcards");
   if ("name" in config && config.name !== null && typeof config.name !== "string")
@@ -285,6 +303,16 @@ function checkEntity(entity: HaEntity, problems: string[]): void {
     if (["enum", "timestamp", "date"].includes(String(deviceClass)) && "state_class" in config)
       fail(`device_class ${String(deviceClass)} takes no state_class`);
   }
+  if (platform === "button" && deviceClass !== undefined) {
+    if (!BUTTON_DEVICE_CLASSES.includes(String(deviceClass)))
+      fail(`button device_class ${String(deviceClass)}`);
+  }
+  if (platform === "switch" && deviceClass !== undefined) {
+    if (!SWITCH_DEVICE_CLASSES.includes(String(deviceClass)))
+      fail(`switch device_class ${String(deviceClass)}`);
+  }
+  if (platform === "switch" && config.optimistic === true)
+    fail("an optimistic switch assumes its state");
   if (platform === "event") {
     const types = config.event_types;
     if (!Array.isArray(types) || types.length === 0 || !types.every((t) => typeof t === "string"))
@@ -513,6 +541,15 @@ export function renderState(entity: HaEntity, payload: string, eventTime = ""): 
     const parsed = valueJson(text);
     if (parsed === undefined) throw new Error(`Erroneous JSON: '${text}'`);
     attributes = parsed;
+  }
+  if (platform === "switch") {
+    // mqtt/switch.py: state_on/state_off default to payload_on/payload_off; others are ignored.
+    const on = String(config.state_on ?? config.payload_on ?? "ON");
+    const off = String(config.state_off ?? config.payload_off ?? "OFF");
+    if (value === on) return { state: "on", attributes };
+    if (value === off) return { state: "off", attributes };
+    if (value === "None") return { state: "unknown", attributes };
+    throw new Error(`${entity.key}: '${value}' is neither ${on} nor ${off} nor None`);
   }
   if (platform === "binary_sensor") {
     const on = String(config.payload_on ?? "ON");

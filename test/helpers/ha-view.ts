@@ -104,6 +104,25 @@ export class HaView {
     return this.changes.filter((c) => c.entityId === entityId);
   }
 
+  /**
+   * The message Home Assistant publishes when a user presses a button or flips a switch
+   * (mqtt/button.py async_press, mqtt/switch.py async_turn_on/off: command_topic, the payload,
+   * the entity's qos, never retained unless `retain` is set).
+   */
+  command(entityId: string, press: "press" | "on" | "off"): { topic: string; payload: string } {
+    const e = this.entity(entityId);
+    if (!e) throw new Error(`no entity ${entityId}`);
+    const topic = e.config.command_topic;
+    if (typeof topic !== "string") throw new Error(`${entityId} has no command_topic`);
+    if (e.platform === "button" && press === "press")
+      return { topic, payload: String(e.config.payload_press ?? "PRESS") };
+    if (e.platform === "switch" && press !== "press") {
+      const payload = press === "on" ? e.config.payload_on : e.config.payload_off;
+      return { topic, payload: String(payload ?? (press === "on" ? "ON" : "OFF")) };
+    }
+    throw new Error(`${entityId} (${e.platform}) cannot be "${press}"`);
+  }
+
   /** A device of the registry (it stays while it has entities). */
   device(id: string): HaDevice | undefined {
     return this.#devices.get(id);

@@ -167,7 +167,10 @@ function render(template: string, vars: Obj): string {
 
 interface Firing {
   alias: string;
-  message: string;
+  /** notify: the rendered message. */
+  message?: string;
+  /** button.press: the entity pressed. */
+  press?: string;
   /** For a trigger with `for`: the state still held at the end of the recording. */
   waitingFor?: number;
 }
@@ -251,11 +254,16 @@ function run(automation: Automation, harness: Harness): Firing[] {
       const context = { trigger: vars };
       if (!conditionsHold(automation, context)) continue;
       for (const action of automation.actions) {
-        only(action, ["action", "data"], "action");
+        only(action, ["action", "data", "target"], "action");
         const data = isObj(action.data) ? action.data : {};
+        const target = isObj(action.target) ? action.target : {};
+        const what =
+          action.action === "button.press"
+            ? { press: String(target.entity_id) }
+            : { message: render(String(data.message ?? ""), context) };
         firings.push({
           alias: automation.alias,
-          message: render(String(data.message ?? ""), context),
+          ...what,
           ...(wait === undefined ? {} : { waitingFor: wait }),
         });
       }
@@ -289,9 +297,12 @@ const media = (service: string) => ({
 });
 
 /** The README's host: "nas", jellyfin (healthcheck, project media) and backup. */
-async function startNas(more: (engine: FakeEngine) => void = () => {}): Promise<Harness> {
+async function startNas(
+  more: (engine: FakeEngine) => void = () => {},
+  env: Record<string, string> = {},
+): Promise<Harness> {
   h = await startHarness({
-    env: { DOCKER_HOST_ID: "nas" },
+    env: { DOCKER_HOST_ID: "nas", ...env },
     before: (engine) => {
       engine.seed([
         { name: "jellyfin", healthcheck: true, labels: media("jellyfin") },
@@ -316,6 +327,7 @@ describe("the README's automations", () => {
       "A container turned unhealthy",
       "Backup job failed",
       "Backup job failed (event entity)",
+      "Restart Jellyfin when unhealthy",
       "Media stack down",
     ]);
     for (const a of AUTOMATIONS) {
@@ -333,6 +345,7 @@ describe("the README's automations", () => {
       "Backup job failed": 0,
       "Backup job failed (event entity)": 0,
       "Media stack down": 0,
+      "Restart Jellyfin when unhealthy": 0,
     });
     engine.setHealth("jellyfin", "unhealthy", { probe: true });
     await rec.waitForState(topics.containerState("jellyfin"), { health: "unhealthy" });
@@ -356,6 +369,7 @@ describe("the README's automations", () => {
       "Backup job failed": 0,
       "Backup job failed (event entity)": 0,
       "Media stack down": 0,
+      "Restart Jellyfin when unhealthy": 0,
     });
   });
 
@@ -397,6 +411,7 @@ describe("the README's automations", () => {
       "Backup job failed": 1,
       "Backup job failed (event entity)": 1,
       "Media stack down": 1,
+      "Restart Jellyfin when unhealthy": 0,
     });
   });
 
@@ -515,5 +530,39 @@ describe("the README's entities and dashboard", () => {
       .replace("<name>", "jellyfin")
       .replace("<entity>", "running");
     expect(ha.entity("binary_sensor.jellyfin_running")?.config.unique_id).toBe(expected);
+  });
+
+  it("with control on, Jellyfin unhealthy for two minutes presses its Restart button, and the engine restarts it", async () => {
+    const harness = await startNas(undefined, {
+      CONTROL_ENABLED: "true",
+      CONTROL_CONTAINERS: "jellyfin",
+    });
+    const { engine, recorder: rec, topics } = harness;
+    expect(run(automation("Restart Jellyfin when unhealthy"), harness)).toEqual([]);
+    engine.setHealth("jellyfin", "unhealthy", { probe: true });
+    await rec.waitForState(topics.containerState("jellyfin"), { health: "unhealthy" });
+    const firings = run(automation("Restart Jellyfin when unhealthy"), harness);
+    expect(firings).toEqual([
+      {
+        alias: "Restart Jellyfin when unhealthy",
+        press: "button.jellyfin_restart",
+        waitingFor: 2 * 60 * 1000,
+      },
+    ]);
+    // Two minutes later Home Assistant presses the button the automation names.
+    const before = engine.container("jellyfin")?.startedAt;
+    const { topic, payload } = HaView.from(rec.messages).command(firings[0]?.press ?? "", "press");
+    await rec.publish(topic, payload);
+    await rec.waitFor("the answer", () => rec.on(`${topic}/result`).length === 1);
+    expect(JSON.parse(rec.on(`${topic}/result`)[0]?.payload ?? "{}")).toMatchObject({
+      action: "restart",
+      ok: true,
+      container: "jellyfin",
+    });
+    expect(engine.container("jellyfin")?.startedAt).not.toBe(before);
+    await rec.waitFor(
+      "the restart event",
+      () => rec.on(topics.event("container", "restart")).length === 1,
+    );
   });
 });

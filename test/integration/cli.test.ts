@@ -90,7 +90,8 @@ describe("--help", () => {
       expect(text).toContain(`--${k.arg} `);
       expect(text).toMatch(new RegExp(`env ${k.env}, key ${k.key.replace(".", "\\.")}, default `));
     }
-    expect(text).toContain("default unix:///var/run/docker.sock");
+    expect(text).toContain("env DOCKER_HOST, key docker.host, default (empty)");
+    expect(text).toContain("Empty: the first socket that answers of /var/run/docker.sock");
     expect(text).toContain("--check");
     expect(text).toContain("--print-config");
     expect(text).toContain("env CONFIG_FILE");
@@ -123,7 +124,7 @@ describe("--print-config", () => {
     expect(text).toContain(`  base_topic: lab  # file ${file}\n`);
     expect(text).toContain(`  id: nas  # file ${file}\n`);
     expect(text).toContain("  level: debug  # flag --log-level\n");
-    expect(text).toContain("  host: unix:///var/run/docker.sock  # default\n");
+    expect(text).toContain(`  host: ""  # default\n`);
   });
 
   it("names the password file as the password's source", async () => {

@@ -28,7 +28,7 @@ function configError(argv: string[], env: Record<string, string> = {}): ConfigEr
 /** The documented defaults of the core keys (other keys may exist besides these). */
 const DEFAULTS = {
   docker: {
-    host: "unix:///var/run/docker.sock",
+    host: "",
     tls_verify: false,
     cert_path: "",
     reconnect_max_seconds: 30,

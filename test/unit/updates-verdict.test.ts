@@ -10,7 +10,6 @@ import {
 import type { ImageInspect } from "../../src/updates/engine.js";
 import { entityState, updatesDiscovery, versionText } from "../../src/updates/home-assistant.js";
 import { RegistryError } from "../../src/updates/registry-client.js";
-import { isSelfBy, selfContainerId } from "../../src/updates/self.js";
 
 const A = `sha256:${"a".repeat(64)}`;
 const B = `sha256:${"b".repeat(64)}`;
@@ -175,21 +174,5 @@ describe("Home Assistant update entity", () => {
       platform: "sensor",
       config: { state_topic: "docker/h/updates" },
     });
-  });
-});
-
-describe("the bridge's own container", () => {
-  const id = "3f".repeat(32);
-  it("is found from the engine's bind mounts, else a hostname that is an id prefix", () => {
-    const docker = `612 590 8:1 /var/lib/docker/containers/${id}/hostname /etc/hostname rw,relatime - ext4 /dev/sda1 rw`;
-    const podman = `700 650 0:44 /containers/storage/overlay-containers/${id}/userdata/hosts /etc/hosts rw - tmpfs tmpfs rw`;
-    const other = `612 590 8:1 /srv/${id}/x /data rw - ext4 /dev/sda1 rw`;
-    expect(selfContainerId(`1 0 0:1 / / rw - overlay overlay rw\n${docker}`, "web")).toBe(id);
-    expect(selfContainerId(podman, "web")).toBe(id);
-    expect(selfContainerId(other, "web")).toBeUndefined();
-    expect(selfContainerId(other, id.slice(0, 12))).toBe(id.slice(0, 12));
-    expect(isSelfBy(id.slice(0, 12))({ id })).toBe(true);
-    expect(isSelfBy(id)({ id: "ab".repeat(32) })).toBe(false);
-    expect(isSelfBy(undefined)({ id })).toBe(false);
   });
 });
