@@ -45,6 +45,13 @@ async function step<T>(name: InstallStep, run: () => Promise<T>): Promise<T> {
 
 const enc = encodeURIComponent;
 
+/** `POST /images/create`'s name and tag for a reference (`nginx` is `nginx` + `latest`). */
+export function pullQuery(reference: string, tag: string): { fromImage: string; tag: string } {
+  const suffix = `:${tag}`;
+  const fromImage = reference.endsWith(suffix) ? reference.slice(0, -suffix.length) : reference;
+  return { fromImage, tag };
+}
+
 export async function pullImage(
   deps: InstallerDeps,
   reference: string,
@@ -55,10 +62,10 @@ export async function pullImage(
   const creds = await deps.credentialsFor(ref.registry);
   const headers: Record<string, string> = {};
   if (creds) headers["x-registry-auth"] = registryAuthHeader(creds, ref.registry);
-  const fromImage = reference.slice(0, reference.length - ref.tag.length - 1);
+  const { fromImage, tag } = pullQuery(reference, ref.tag);
   const res = await deps.docker.call({
     method: "POST",
-    path: `/images/create?fromImage=${enc(fromImage)}&tag=${enc(ref.tag)}`,
+    path: `/images/create?fromImage=${enc(fromImage)}&tag=${enc(tag)}`,
     headers,
     streaming: true,
     ...(signal ? { signal } : {}),

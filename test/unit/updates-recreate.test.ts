@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { pullQuery } from "../../src/updates/installer.js";
 import { PullProgress } from "../../src/updates/pull-progress.js";
 import { recreatePlan } from "../../src/updates/recreate.js";
 import { readJsonFixture } from "./fixtures.js";
@@ -230,5 +231,20 @@ describe("PullProgress", () => {
     p.push('{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}');
     p.push('{"error":"later"}');
     expect(p.error).toBe("manifest unknown");
+  });
+});
+
+describe("pullQuery", () => {
+  it("splits the reference the container names into the name and tag the engine pulls", () => {
+    expect(pullQuery("nginx", "latest")).toEqual({ fromImage: "nginx", tag: "latest" });
+    expect(pullQuery("nginx:1.27", "1.27")).toEqual({ fromImage: "nginx", tag: "1.27" });
+    expect(pullQuery("127.0.0.1:5000/x/y:1", "1")).toEqual({
+      fromImage: "127.0.0.1:5000/x/y",
+      tag: "1",
+    });
+    expect(pullQuery("registry:5000/x", "latest")).toEqual({
+      fromImage: "registry:5000/x",
+      tag: "latest",
+    });
   });
 });
