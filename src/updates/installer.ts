@@ -116,6 +116,13 @@ export async function installUpdate(
       return found;
     });
     oldId = String(inspect.Id);
+    if ((inspect.HostConfig as { AutoRemove?: boolean } | undefined)?.AutoRemove) {
+      // Stopping it would delete it: there would be nothing to roll back to.
+      throw new StepError(
+        "inspect",
+        new Error("the container is removed when it stops (--rm): not recreated"),
+      );
+    }
     const config = (inspect.Config ?? {}) as { Image?: string };
     const reference = config.Image ?? "";
     const oldImageId = String(inspect.Image ?? "");

@@ -157,6 +157,12 @@ describeE2E("image updates: Install recreates the container", () => {
     await docker.start("upd-inst");
     expect(await exec(docker, "upd-inst", ["sh", "-c", "echo kept > /anon/mark"])).toBe(0);
     await docker.run({ name: "upd-other", image: `${app}:1`, cmd: ["sleep", "600"] });
+    await docker.run({
+      name: "upd-rm",
+      image: `${app}:1`,
+      cmd: ["sleep", "600"],
+      autoRemove: true,
+    });
 
     client = new DockerClient(endpointFromDockerHost(ctx.dockerHost));
     await client.negotiate();
@@ -186,7 +192,7 @@ describeE2E("image updates: Install recreates the container", () => {
       topics,
       publisher,
       log: pino({ level: process.env.DMB_E2E_LOG_LEVEL ?? "silent" }),
-      mayAct: (r) => r.name === "upd-inst",
+      mayAct: (r) => r.name === "upd-inst" || r.name === "upd-rm",
       isSelf: () => false,
       random: () => 0,
     });
@@ -281,7 +287,7 @@ describeE2E("image updates: Install recreates the container", () => {
     const names = (await request("GET", "/containers/json?all=1")) as unknown as {
       Names: string[];
     }[];
-    expect(names.flatMap((c) => c.Names).sort()).toEqual(["/upd-inst", "/upd-other"]);
+    expect(names.flatMap((c) => c.Names).sort()).toEqual(["/upd-inst", "/upd-other", "/upd-rm"]);
   });
 
   it("rolls back when the new image does not run", { timeout: 90_000 }, async () => {
@@ -295,7 +301,7 @@ describeE2E("image updates: Install recreates the container", () => {
     const names = (await request("GET", "/containers/json?all=1")) as unknown as {
       Names: string[];
     }[];
-    expect(names.flatMap((c) => c.Names).sort()).toEqual(["/upd-inst", "/upd-other"]);
+    expect(names.flatMap((c) => c.Names).sort()).toEqual(["/upd-inst", "/upd-other", "/upd-rm"]);
   });
 
   it("refuses a container it may not act on", { timeout: 90_000 }, async () => {
@@ -306,6 +312,12 @@ describeE2E("image updates: Install recreates the container", () => {
       error: "install is not allowed for this container",
     });
     expect((await request("GET", "/containers/upd-other/json")).Id).toBe(before.Id);
+    // Allowed, but stopping it would delete it (--rm): left alone.
+    const rm = await request("GET", "/containers/upd-rm/json");
+    expect(await press("upd-rm")).toMatchObject({ ok: false, step: "inspect", rolled_back: false });
+    const after = await request("GET", "/containers/upd-rm/json");
+    expect(after.Id).toBe(rm.Id);
+    expect((after.State as Json).Running).toBe(true);
   });
 
   it("never acts on a retained press it finds when it (re)subscribes", {
