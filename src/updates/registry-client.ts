@@ -13,6 +13,7 @@ import {
   MANIFEST_ACCEPT,
   retryAfterMs,
 } from "./registry-protocol.js";
+import { Slots } from "./slots.js";
 
 export class RegistryError extends BridgeError {
   readonly status: number | undefined;
@@ -54,8 +55,7 @@ export class RegistryClient {
   readonly #agent: Dispatcher;
   readonly #tokens = new Map<string, Token>();
   readonly #blockedUntil = new Map<string, number>();
-  #active = 0;
-  readonly #waiting: (() => void)[] = [];
+  readonly #slots: Slots;
 
   constructor(options: RegistryClientOptions = {}) {
     this.#credentials = options.credentials ?? new Map();
@@ -68,6 +68,7 @@ export class RegistryClient {
       log: options.log,
       now: options.now ?? Date.now,
     };
+    this.#slots = new Slots(this.#o.concurrency);
     this.#agent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
   }
 
@@ -87,11 +88,11 @@ export class RegistryClient {
   async manifestDigest(ref: ImageReference, signal?: AbortSignal): Promise<string> {
     const tag = ref.tag ?? ref.digest ?? "latest";
     const url = `${this.baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${tag}`;
-    await this.#acquire(signal);
+    await this.#slots.acquire(signal);
     try {
       return await this.#head(ref, url, signal);
     } finally {
-      this.#release();
+      this.#slots.release();
     }
   }
 
@@ -303,32 +304,5 @@ export class RegistryClient {
         },
       );
     }
-  }
-
-  async #acquire(signal?: AbortSignal): Promise<void> {
-    if (this.#active < this.#o.concurrency) {
-      this.#active++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const go = () => {
-        signal?.removeEventListener("abort", abort);
-        resolve();
-      };
-      const abort = () => {
-        const i = this.#waiting.indexOf(go);
-        if (i >= 0) this.#waiting.splice(i, 1);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", abort, { once: true });
-      this.#waiting.push(go);
-    });
-  }
-
-  #release(): void {
-    const next = this.#waiting.shift();
-    if (next)
-      next(); // the slot passes straight on
-    else this.#active--;
   }
 }

@@ -15,7 +15,14 @@ import { UpdatesFeature } from "../../src/updates/feature.js";
 import { Recorder } from "../helpers/recorder.js";
 import { BASE_TOPIC, exec, parse, topicsFor, uniqueHostId } from "./bridge-kit.js";
 import { engineRequest } from "./daemons.js";
-import { commitImage, pushImage, startRegistry, type TestRegistry, tagImage } from "./registry.js";
+import {
+  commitImage,
+  pushImage,
+  registryAvailable,
+  startRegistry,
+  type TestRegistry,
+  tagImage,
+} from "./registry.js";
 import {
   type DockerApi,
   describeE2E,
@@ -107,6 +114,9 @@ describeE2E("image updates: Install recreates the container", () => {
 
   beforeAll(async () => {
     ctx = e2eServices();
+    if (!(await registryAvailable())) {
+      throw new Error("docker-registry is not installed: run scripts/install-test-deps.sh");
+    }
     docker = dockerApi(ctx);
     await docker.removeAll();
     registry = await startRegistry();
