@@ -118,7 +118,8 @@ export function assemble(
   }
   return components.map((c) => ({
     topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
-    payload: { ...withEntityIds(c.config), device, origin: origin(ctx), ...shared, qos: 1 },
+    // A component's own availability (a feature's extra condition) wins over the shared one.
+    payload: { ...shared, ...withEntityIds(c.config), device, origin: origin(ctx), qos: 1 },
   }));
 }
 

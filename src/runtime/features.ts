@@ -12,6 +12,7 @@ import type { Topics } from "../homeassistant/topics.js";
 import type { MqttPublisher } from "../mqtt/publisher.js";
 import type { ContainerFeature } from "../publish/features.js";
 import type { ContainerRecord } from "../state/model.js";
+import { UpdatesFeature } from "../updates/feature.js";
 
 export interface FeatureDeps {
   config: Config;
@@ -43,6 +44,22 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         policy: buildControlPolicy(config.control.containers),
         isSelf,
         prune: config.control.prune,
+      }),
+    );
+  }
+  if (config.updates.enabled) {
+    features.push(
+      new UpdatesFeature({
+        settings: config.updates,
+        docker: deps.docker,
+        topics,
+        publisher: deps.publisher,
+        log: deps.log.child({ host: deps.hostId }),
+        // Install acts only where the control feature's allowlist allows: until the lead wires
+        // that here, nothing may be recreated.
+        mayAct: (_record: ContainerRecord) => false,
+        // The container the bridge runs in is never recreated.
+        isSelf,
       }),
     );
   }
