@@ -34,6 +34,11 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         isSelfBy(clues, record)
     )(readSelfClues());
   const features: ContainerFeature[] = [];
+  // What acts (control's commands, an update's Install) acts only on what control allows.
+  const policy = buildControlPolicy(config.control.containers);
+  const mayAct = config.control.enabled
+    ? (record: ContainerRecord) => policy(record) === undefined
+    : () => false;
   if (config.control.enabled) {
     features.push(
       new Controller({
@@ -41,7 +46,7 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         publisher: deps.publisher,
         actions: new EngineActions(deps.docker, config.control.stop_timeout_seconds),
         log: deps.log.child({ module: "control", host: deps.hostId }),
-        policy: buildControlPolicy(config.control.containers),
+        policy,
         isSelf,
         prune: config.control.prune,
       }),
@@ -55,9 +60,8 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         topics,
         publisher: deps.publisher,
         log: deps.log.child({ host: deps.hostId }),
-        // Install acts only where the control feature's allowlist allows: until the lead wires
-        // that here, nothing may be recreated.
-        mayAct: (_record: ContainerRecord) => false,
+        // Install only with control on, for the containers it allows.
+        mayAct,
         // The container the bridge runs in is never recreated.
         isSelf,
       }),
