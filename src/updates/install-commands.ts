@@ -33,6 +33,8 @@ export class InstallCommands {
     this.#d.publisher.subscribe(
       this.#d.topics.allContainerUpdateInstalls(),
       (topic, payload, retained) => this.#onMessage(topic, payload.toString("utf8"), retained),
+      // Like control's commands: a press must not be lost on its way in.
+      { qos: 1 },
     );
   }
 
