@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages that the end-to-end tests need: a real Docker Engine (dockerd,
-# containerd, runc), a static busybox to build the test image from, a real Mosquitto broker, and
+# containerd, runc), a static busybox to build the test image from, a real Mosquitto broker,
 # Podman (4.3 on Debian 12) with what its rootful service needs here: runc (Debian's crun 1.8 fails
-# on hybrid cgroups), slirp4netns, fuse-overlayfs and uidmap.
+# on hybrid cgroups), slirp4netns, fuse-overlayfs and uidmap; and Debian's docker-registry (the
+# distribution registry) for the image-update tests.
 # Idempotent: does nothing (quietly) when every package is already installed.
 set -euo pipefail
 
 packages=(docker.io busybox-static mosquitto mosquitto-clients iproute2
-  podman runc slirp4netns fuse-overlayfs uidmap)
+  podman runc slirp4netns fuse-overlayfs uidmap docker-registry)
 
 missing=()
 for pkg in "${packages[@]}"; do

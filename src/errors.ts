@@ -14,7 +14,14 @@ export type ErrorCode =
   | "EVENTS_DROPPED"
   | "MQTT_CONNECT_FAILED"
   | "MQTT_PUBLISH_TIMEOUT"
-  | "LISTEN_FAILED";
+  | "LISTEN_FAILED"
+  | "REGISTRY_UNREACHABLE"
+  | "REGISTRY_AUTH_FAILED"
+  | "REGISTRY_RATE_LIMITED"
+  | "REGISTRY_NOT_FOUND"
+  | "REGISTRY_HTTP_ERROR"
+  | "REGISTRY_BAD_RESPONSE"
+  | "UPDATE_FAILED";
 
 export class BridgeError extends Error {
   readonly code: ErrorCode;

@@ -49,6 +49,9 @@ function describeFormat(leaf: { format?: unknown; min?: number; max?: number }):
       placeholder: "SECONDS",
     };
   }
+  if (format === "hours") {
+    return { allowed: `hours, ${leaf.min ?? 0} to ${leaf.max ?? 720}`, placeholder: "HOURS" };
+  }
   if (Array.isArray(format)) {
     return { allowed: format.map(String).join(", "), placeholder: format.map(String).join("|") };
   }

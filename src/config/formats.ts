@@ -100,6 +100,20 @@ convict.addFormats({
       return text !== "" && Number.isFinite(Number(text)) ? Number(text) : value;
     },
   },
+  hours: {
+    validate(value: unknown, schema: convict.SchemaObj) {
+      const range = schema as { min?: number; max?: number };
+      const min = range.min ?? 0;
+      const max = range.max ?? 720;
+      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+        throw new Error(`must be ${min} to ${max} hours`);
+      }
+    },
+    coerce(value: unknown) {
+      const text = String(value).trim();
+      return text !== "" && Number.isFinite(Number(text)) ? Number(text) : value;
+    },
+  },
   "docker-host": {
     validate(value: unknown) {
       assertString(value);

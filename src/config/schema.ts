@@ -421,6 +421,45 @@ export const configSchema = {
       arg: "stats-containers",
     },
   },
+  updates: {
+    enabled: {
+      doc: "Check each container's image against its registry for a newer build (update entities)",
+      format: "strict-boolean",
+      default: false,
+      env: "UPDATES_ENABLED",
+      arg: "updates-enabled",
+    },
+    interval_hours: {
+      doc: "Hours between checks; the first runs a short, random time after start",
+      format: "hours",
+      default: 6,
+      env: "UPDATES_INTERVAL_HOURS",
+      min: 0.001,
+      max: 720,
+      arg: "updates-interval-hours",
+    },
+    containers: {
+      doc: "Containers whose image is checked (glob, or /regex/); empty: all mirrored. Label docker-mqtt-bridge.updates=false opts one out",
+      format: "name-patterns",
+      default: [] as string[],
+      env: "UPDATES_CONTAINERS",
+      arg: "updates-containers",
+    },
+    registry_auth_file: {
+      doc: "A Docker config.json whose auths entries log in to registries (mount it read-only); empty: anonymous",
+      format: String,
+      default: "",
+      env: "UPDATES_REGISTRY_AUTH_FILE",
+      arg: "updates-registry-auth-file",
+    },
+    insecure_registries: {
+      doc: "Registries (host or host:port) asked over plain HTTP, besides 127.0.0.0/8 and localhost",
+      format: "list",
+      default: [] as string[],
+      env: "UPDATES_INSECURE_REGISTRIES",
+      arg: "updates-insecure-registries",
+    },
+  },
   log: {
     level: {
       doc: "Log level",

@@ -15,6 +15,7 @@ import {
   containerListSchema,
   type EngineInfo,
   type EngineVersion,
+  execInspectSchema,
   infoSchema,
   versionSchema,
 } from "./schemas.js";
@@ -199,6 +200,25 @@ export class DockerClient implements DockerApi {
       streaming: true,
     });
     return res.body;
+  }
+
+  /**
+   * An exec's command line as the engine's events show it (entrypoint and arguments joined by
+   * spaces), or undefined when the engine no longer knows the exec.
+   */
+  async execCommand(execId: string, signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      const body = await this.#getJson(
+        `/exec/${encodeURIComponent(execId)}/json`,
+        execInspectSchema,
+        signal,
+      );
+      const p = body.ProcessConfig;
+      return p?.entrypoint ? [p.entrypoint, ...(p.arguments ?? [])].join(" ") : undefined;
+    } catch (err: unknown) {
+      if (err instanceof DockerError && err.status === 404) return undefined;
+      throw err;
+    }
   }
 
   /**

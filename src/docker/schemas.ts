@@ -83,3 +83,14 @@ export const versionSchema = z.object({
   MinAPIVersion: z.string().optional(),
 });
 export type EngineVersion = z.infer<typeof versionSchema>;
+
+/** `GET /exec/{id}/json`: only what tells a healthcheck probe from another exec. */
+export const execInspectSchema = z.looseObject({
+  ProcessConfig: z
+    .looseObject({
+      entrypoint: z.string().optional(),
+      arguments: z.array(z.string()).nullable().optional(),
+    })
+    .nullable()
+    .optional(),
+});

@@ -116,9 +116,9 @@ export function assemble(
       },
     ];
   }
-  // A component's own availability wins over the shared one, as it does in a device message.
   return components.map((c) => ({
     topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
+    // A component's own availability (a feature's extra condition) wins over the shared one.
     payload: { ...shared, ...withEntityIds(c.config), device, origin: origin(ctx), qos: 1 },
   }));
 }

@@ -180,6 +180,33 @@ export class Topics {
     return `${commandTopic}/result`;
   }
 
+  // --- image updates (src/updates) ---
+
+  /** Retained JSON: a container's image check (installed, latest, available, reason...). */
+  containerUpdate(name: string): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/${sanitiseId(name)}/update`;
+  }
+
+  /** Home Assistant's Install button publishes here (never retained by us). */
+  containerUpdateInstall(name: string): string {
+    return `${this.containerUpdate(name)}/install`;
+  }
+
+  /** Non-retained JSON: how an install ended. */
+  containerUpdateResult(name: string): string {
+    return `${this.containerUpdate(name)}/result`;
+  }
+
+  /** Subscription matching every container's install topic of this host. */
+  allContainerUpdateInstalls(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/containers/+/update/install`;
+  }
+
+  /** Retained JSON: how many containers of this host have an update. */
+  hostUpdates(): string {
+    return `${this.#s.baseTopic}/${this.#s.hostId}/updates`;
+  }
+
   // --- statistics (src/stats) ---
 
   /** Retained figures of one running container (`docker stats`), while statistics are on. */

@@ -62,6 +62,8 @@ export interface BridgeOptions {
   offlineDelayMs?: number;
   /** How long to collect retained discovery at start-up before clearing stale entries. */
   cleanupSettleMs?: number;
+  /** An exec's command line as the engine reports it (see EventPublisherDeps.execCommand). */
+  execCommand?: (execId: string) => Promise<string | undefined>;
   /** What else follows the mirrored containers: control, statistics, updates. */
   features?: readonly ContainerFeature[];
 }
@@ -137,6 +139,7 @@ export class Bridge implements WatcherSink {
       healthcheckOf: (name) => this.#model.records.get(name)?.healthcheck,
       omitAttribute: options.eventPrivacy?.omitAttribute,
       execCommands: options.eventPrivacy?.execCommands,
+      execCommand: options.execCommand,
     });
     this.#aggregates = new Aggregates({
       ...deps,
@@ -263,6 +266,7 @@ export class Bridge implements WatcherSink {
     }
     const hidden = this.#isHidden(event);
     if (!hidden) this.#events.publish(event);
+    const healthBefore = this.#model.records.get(event.name)?.health;
     this.#model.applyEvent(event);
     const phase = this.#phases.get(event.name);
     this.#events.fireEntity(
@@ -272,6 +276,7 @@ export class Bridge implements WatcherSink {
         : phase === "pending" || phase === "replacing"
           ? "pending"
           : "announced",
+      healthBefore,
     );
   }
 
@@ -310,6 +315,10 @@ export class Bridge implements WatcherSink {
       if (change.kind === "upsert") {
         const { record, settled } = change;
         this.#step(record.name, { kind: "seen", settled, mirrored: this.#mirror(record) }, record);
+        if (settled) {
+          const announced = this.#phases.get(record.name) === "announced";
+          this.#events.healthSettled(record.name, record.health, announced);
+        }
       } else {
         this.#step(change.name, { kind: "removed", reason: change.reason });
       }

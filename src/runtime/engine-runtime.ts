@@ -97,6 +97,7 @@ export class EngineRuntime {
       topics: this.topics,
       publisher: this.publisher,
       inspect: (id) => this.docker.inspectContainer(id),
+      execCommand: (id) => this.docker.execCommand(id),
       log: log.child({ module: "bridge", host: spec.hostId }),
       version: VERSION,
       homeassistant: {

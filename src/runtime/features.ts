@@ -14,6 +14,7 @@ import type { MqttPublisher } from "../mqtt/publisher.js";
 import type { ContainerFeature } from "../publish/features.js";
 import type { ContainerRecord } from "../state/model.js";
 import { StatsFeature } from "../stats/feature.js";
+import { UpdatesFeature } from "../updates/feature.js";
 
 export interface FeatureDeps {
   config: Config;
@@ -35,6 +36,11 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         isSelfBy(clues, record)
     )(readSelfClues());
   const features: ContainerFeature[] = [];
+  // What acts (control's commands, an update's Install) acts only on what control allows.
+  const policy = buildControlPolicy(config.control.containers);
+  const mayAct = config.control.enabled
+    ? (record: ContainerRecord) => policy(record) === undefined
+    : () => false;
   if (config.control.enabled) {
     features.push(
       new Controller({
@@ -42,9 +48,24 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         publisher: deps.publisher,
         actions: new EngineActions(deps.docker, config.control.stop_timeout_seconds),
         log: deps.log.child({ module: "control", host: deps.hostId }),
-        policy: buildControlPolicy(config.control.containers),
+        policy,
         isSelf,
         prune: config.control.prune,
+      }),
+    );
+  }
+  if (config.updates.enabled) {
+    features.push(
+      new UpdatesFeature({
+        settings: config.updates,
+        docker: deps.docker,
+        topics,
+        publisher: deps.publisher,
+        log: deps.log.child({ host: deps.hostId }),
+        // Install only with control on, for the containers it allows.
+        mayAct,
+        // The container the bridge runs in is never recreated.
+        isSelf,
       }),
     );
   }

@@ -4,6 +4,7 @@
 // stack restart restarts each of its containers, and prune removes a dangling image and nothing
 // else.
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { idsIn, isSelfBy } from "../../src/control/self.js";
 import { HaView } from "../helpers/ha-view.js";
 import {
   type BridgeUnderTest,
@@ -191,6 +192,25 @@ describeE2E("control from Home Assistant on the real engine", () => {
     expect(answer.images_deleted).toBeGreaterThanOrEqual(1);
     expect((await docker.request("GET", `/images/${dangling}/json`)).status).toBe(404);
     expect(await tagged()).toEqual(keep);
+  }, 30_000);
+
+  it("finds a container's own id from inside it, as the bridge does when it runs in one", async () => {
+    // What the bridge would read in a container: its cgroup and mount tables and its hostname.
+    const id = await docker.run({
+      name: "ctl-self",
+      cmd: ["sh", "-c", "cat /proc/self/cgroup /proc/self/mountinfo; echo HOST=$(hostname)"],
+    });
+    await docker.waitForExit("ctl-self");
+    const logs = await docker.request("GET", `/containers/${id}/logs?stdout=1`);
+    // Multiplexed frames: their 8-byte headers hold no hex digits or blanks that could matter.
+    const text = logs.text;
+    const hostname = /HOST=(\S+)/.exec(text)?.[1] ?? "";
+    const fromTables = { ids: idsIn(text), hostname: "not-the-id" };
+    expect(isSelfBy(fromTables, { id })).toBe(true);
+    expect(isSelfBy({ ids: new Set(), hostname }, { id })).toBe(true);
+    const other = await docker.inspect("ctl-web");
+    expect(isSelfBy({ ids: idsIn(text), hostname }, { id: other.Id })).toBe(false);
+    await docker.rm("ctl-self");
   }, 30_000);
 
   it("a retained command does nothing at the bridge's next start", async () => {

@@ -147,11 +147,17 @@ export function engineRequest(
   socketPath: string,
   method: string,
   path: string,
-  options: { json?: unknown; stream?: Readable; contentType?: string; timeoutMs?: number } = {},
+  options: {
+    json?: unknown;
+    stream?: Readable;
+    contentType?: string;
+    timeoutMs?: number;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<EngineResponse> {
   const payload =
     options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json));
-  const headers: Record<string, string | number> = {};
+  const headers: Record<string, string | number> = { ...options.headers };
   if (payload !== undefined) {
     headers["content-type"] = "application/json";
     headers["content-length"] = payload.length;

@@ -26,6 +26,11 @@ export abstract class FakeEngineCore {
   protected readonly clock = new EventClock();
   /** By id, in creation order. */
   protected readonly containers = new Map<string, FakeContainer>();
+  /** Execs by id, for `GET /exec/{id}/json`. */
+  protected readonly execs = new Map<
+    string,
+    { containerId: string; entrypoint: string; args: string[]; exitCode: number | null }
+  >();
 
   constructor(protected readonly fixtures: EngineFixtures) {}
 
@@ -128,13 +133,39 @@ export abstract class FakeEngineCore {
     return c.health?.status ?? "unhealthy";
   }
 
+  /** The first half of a healthcheck probe (its exec_create and exec_start); returns the exec id. */
+  probeBegin(name: string): string {
+    const c = this.runningContainer(name);
+    if (!c.healthcheck) throw new Error(`fake engine: container ${c.name} has no healthcheck`);
+    return this.execBegin(name, probeCommand(c.healthcheck.Test));
+  }
+
   /** `docker exec`: exec_create: cmd, exec_start: cmd, exec_die (with execID, exitCode). */
   exec(name: string, command: string, options: { exitCode?: number } = {}): void {
+    this.execEnd(this.execBegin(name, command), options.exitCode ?? 0);
+  }
+
+  /** The first half of an exec: exec_create and exec_start. Returns the exec's id. */
+  execBegin(name: string, command: string): string {
     const c = this.runningContainer(name);
     const execID = randomId();
+    // moby joins the entrypoint and its arguments with spaces in the event: split it back so.
+    const at = command.indexOf(" ");
+    const entrypoint = at === -1 ? command : command.slice(0, at);
+    const args = at === -1 ? [] : [command.slice(at + 1)];
+    this.execs.set(execID, { containerId: c.id, entrypoint, args, exitCode: null });
     this.emitFor(c, `exec_create: ${command}`, { execID });
     this.emitFor(c, `exec_start: ${command}`, { execID });
-    this.emitFor(c, "exec_die", { execID, exitCode: String(options.exitCode ?? 0) });
+    return execID;
+  }
+
+  /** The exec's process exits: exec_die. */
+  execEnd(execID: string, exitCode: number): void {
+    const exec = this.execs.get(execID);
+    const c = exec && this.containers.get(exec.containerId);
+    if (!exec || !c) throw new Error(`fake engine: no exec ${execID}`);
+    exec.exitCode = exitCode;
+    this.emitFor(c, "exec_die", { execID, exitCode: String(exitCode) });
   }
 
   /** Drops a container from the model without any event (the test emits its own, raw). */

@@ -405,6 +405,8 @@ export class FakeEngine extends FakeEngineModel {
       void this.stats
         .answer(() => this.container(param), param)
         .then((answer) => this.#reply(res, path, answer));
+    } else if (/^\/exec\/[^/]+\/json$/.test(path)) {
+      this.#reply(res, path, this.#execAnswer(decodeURIComponent(path.split("/")[2] ?? "")));
     } else if (inspect) {
       const param = decodeURIComponent(inspect[1] ?? "");
       const c = this.container(param);
@@ -425,6 +427,28 @@ export class FakeEngine extends FakeEngineModel {
       };
       this.#reply(res, path, plainAnswer(path, query, state));
     }
+  }
+
+  /** `GET /exec/{id}/json` (moby api/types ExecInspect, the fields the bridge reads). */
+  #execAnswer(id: string): Answer {
+    const exec = this.execs.get(id);
+    if (!exec) return { status: 404, body: { message: `No such exec instance: ${id}` } };
+    return {
+      status: 200,
+      body: {
+        ID: id,
+        Running: exec.exitCode === null,
+        ExitCode: exec.exitCode,
+        ProcessConfig: {
+          tty: false,
+          entrypoint: exec.entrypoint,
+          arguments: exec.args,
+          privileged: false,
+        },
+        ContainerID: exec.containerId,
+        Pid: 0,
+      },
+    };
   }
 
   #events(query: URLSearchParams, raw: string, res: ServerResponse): void {

@@ -116,7 +116,7 @@ export const SENSOR_STATE_CLASSES = [
 ];
 export const ENTITY_CATEGORIES = ["config", "diagnostic"];
 /** The platforms this bridge may announce (all of them are in MQTT's SUPPORTED_COMPONENTS). */
-export const PLATFORMS = ["binary_sensor", "sensor", "event", "switch", "button"];
+export const PLATFORMS = ["binary_sensor", "sensor", "event", "switch", "button", "update"];
 /** button ButtonDeviceClass, switch SwitchDeviceClass. */
 export const BUTTON_DEVICE_CLASSES = ["identify", "restart", "update"];
 export const SWITCH_DEVICE_CLASSES = ["outlet", "switch"];
@@ -313,6 +313,18 @@ function checkEntity(entity: HaEntity, problems: string[]): void {
   }
   if (platform === "switch" && config.optimistic === true)
     fail("an optimistic switch assumes its state");
+  if (platform === "update") {
+    // mqtt/update.py: command_topic optional (Install offered only with it), payload_install a
+    // string, device_class firmware or none.
+    if ("command_topic" in config && /[#+]/.test(String(config.command_topic)))
+      fail("command_topic must not hold wildcards");
+    if ("payload_install" in config && typeof config.payload_install !== "string")
+      fail("payload_install must be a string");
+    if ("command_topic" in config !== "payload_install" in config)
+      fail("command_topic and payload_install go together");
+    if (deviceClass !== undefined && deviceClass !== "firmware")
+      fail(`update device_class ${String(deviceClass)}`);
+  }
   if (platform === "event") {
     const types = config.event_types;
     if (!Array.isArray(types) || types.length === 0 || !types.every((t) => typeof t === "string"))

@@ -46,7 +46,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const { config } = loadConfig({ argv: [], env });
   const log = createLogger(config.log.level);
   const serviceOptions: ServiceOptions = {
-    cleanupSettleMs: 100,
+    // Long enough for a loaded machine's broker to deliver the retained messages before the
+    // start-up cleanup decides what is stale (100 ms once missed them under CI load).
+    cleanupSettleMs: 300,
     offlineDelayMs: 100,
     reconnectBaseMs: 50,
     ...options.service,

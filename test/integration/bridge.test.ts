@@ -80,6 +80,39 @@ describe("start-up", () => {
       rec.on(topics.event("container", "exec_create")).map((m) => JSON.parse(m.payload).name),
     ).toEqual(["probe-sleeper"]);
   });
+
+  it("an exec that began before the bridge listened: a probe's exec_die is not published, a user's is", async () => {
+    const begun: Record<string, string> = {};
+    h = await startHarness({
+      before: (engine) => {
+        engine.seed([{ name: "api", healthcheck: true }]);
+        // Both began before the bridge subscribed: only their exec_die reaches it.
+        begun.probe = engine.probeBegin("api");
+        begun.user = engine.execBegin("api", "sh -c backup.sh");
+      },
+    });
+    const { recorder: rec, topics, engine } = h;
+    await rec.waitForState(topics.containerState("api"), { health: "healthy" });
+    engine.execEnd(begun.probe ?? "", 0);
+    engine.execEnd(begun.user ?? "", 0);
+    engine.exec("api", "sh -c date"); // a marker after both
+    await rec.waitFor(
+      "the marker's exec_die",
+      () =>
+        rec.on(topics.event("container", "exec_die")).some((m) => m.payload.includes("exec_die")) &&
+        rec.on(topics.event("container", "exec_create")).length === 1,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const dies = rec.on(topics.event("container", "exec_die")).map((m) => JSON.parse(m.payload));
+    expect(dies.map((d) => d.attributes.execID)).toContain(begun.user);
+    expect(dies.map((d) => d.attributes.execID)).not.toContain(begun.probe);
+    expect(dies).toHaveLength(2);
+    const asked = engine.requests.filter((r) => r.path.includes("/exec/"));
+    expect(asked.map((r) => r.path.replace(/^\/v[0-9.]+/, ""))).toEqual([
+      `/exec/${begun.probe}/json`,
+      `/exec/${begun.user}/json`,
+    ]);
+  });
 });
 
 describe("changes", () => {

@@ -61,6 +61,32 @@ it("health: the state follows the engine's inspect after health_status, not its 
   await rec.waitForState(topics.containerState("pd-health"), { health: "healthy" });
 });
 
+it("health: the Events entity fires unhealthy and healthy as the engine's inspect changes, once each", async () => {
+  h = await podman([{ name: "pd-ev", healthcheck: true }]);
+  const { engine, recorder: rec, topics } = h;
+  const fired = () =>
+    rec.on(topics.containerEvents("pd-ev")).map((m) => JSON.parse(m.payload).event_type);
+  await rec.waitForState(topics.containerState("pd-ev"), { health: "healthy" });
+  // A probe that changes nothing: Podman still sends health_status (no status in it).
+  emitPodman(engine, 47, "pd-ev");
+  engine.setHealth("pd-ev", "unhealthy", { silent: true });
+  emitPodman(engine, 47, "pd-ev");
+  await rec.waitForState(topics.containerState("pd-ev"), { health: "unhealthy" });
+  await rec.waitFor("unhealthy fired", () => fired().includes("unhealthy"));
+  engine.setHealth("pd-ev", "healthy", { silent: true });
+  emitPodman(engine, 48, "pd-ev");
+  await rec.waitForState(topics.containerState("pd-ev"), { health: "healthy" });
+  await rec.waitFor("healthy fired", () => fired().includes("healthy"));
+  expect(fired().filter((t) => t === "healthy" || t === "unhealthy")).toEqual([
+    "unhealthy",
+    "healthy",
+  ]);
+  expect(rec.lastJson(topics.containerEvents("pd-ev"))).toEqual({
+    event_type: "healthy",
+    health: "healthy",
+  });
+});
+
 it("remove (Podman's destroy) clears the container's entities", async () => {
   h = await podman([{ name: "pd-exit3" }, { name: "pd-web" }]);
   const { engine, recorder: rec, topics } = h;
