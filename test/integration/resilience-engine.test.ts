@@ -98,6 +98,8 @@ describe("event stream faults", () => {
       15_000,
     );
     await rec.waitForState(topics.containerState("svc"), { running: true });
+    // The state topic may already have held that; availability says when the bridge is back.
+    await rec.waitFor("online again", () => rec.last(topics.availability()) === "online");
     const after = rec
       .on(topics.availability())
       .slice(from)
