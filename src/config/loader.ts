@@ -1,12 +1,19 @@
 // Configuration: one convict schema is the single source of truth for keys, defaults, environment
 // variables, flags and the Config type. Sources, lowest to highest: defaults < config file < env < flags.
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { extname } from "node:path";
 import convict from "convict";
-import { parse as parseYaml } from "yaml";
+import type * as Yaml from "yaml";
 import "./formats.js";
 import { ConfigError } from "../errors.js";
 import { type Config, configSchema } from "./schema.js";
+
+/** The YAML parser, loaded only for a YAML file: most runs are configured by the environment. */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)("yaml") as typeof Yaml;
+  return yaml.parse(text);
+}
 
 export { parseEntityGroups } from "./formats.js";
 export { type Config, configSchema } from "./schema.js";
