@@ -34,10 +34,23 @@ function readOr(path: string): string {
   }
 }
 
+/**
+ * The mount-table lines that can name this process's own container: the engine's bind mounts of
+ * /etc/hostname, /etc/hosts and /etc/resolv.conf. A process on the host sees every container's
+ * mounts (Podman's userdata/shm, Docker's shareable IPC): those name other containers.
+ */
+export function ownMounts(mountinfo: string): string {
+  const own = / \/etc\/(?:hostname|hosts|resolv\.conf) /;
+  return mountinfo
+    .split("\n")
+    .filter((line) => own.test(line))
+    .join("\n");
+}
+
 /** This process's clues (empty outside a container, or where /proc is not readable). */
 export function readSelfClues(): SelfClues {
   return {
-    ids: idsIn(readOr("/proc/self/cgroup"), readOr("/proc/self/mountinfo")),
+    ids: idsIn(readOr("/proc/self/cgroup"), ownMounts(readOr("/proc/self/mountinfo"))),
     hostname: hostname(),
   };
 }

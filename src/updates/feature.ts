@@ -48,6 +48,8 @@ export interface UpdatesDeps {
 const FIRST_CHECK_WINDOW_MS = 60_000;
 /** A recreated container is checked again this long after it is announced (bursts coalesce). */
 const RECHECK_DELAY_MS = 1_000;
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class UpdatesFeature implements ContainerFeature {
   readonly discovery;
@@ -186,11 +188,15 @@ export class UpdatesFeature implements ContainerFeature {
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      void this.#runGuarded(() => this.checkNow()).finally(() =>
-        this.#schedule(this.#intervalMs()),
-      );
-    }, delayMs);
+    this.#timer = setTimeout(
+      () => {
+        void this.#runGuarded(() => this.checkNow()).finally(() =>
+          this.#schedule(this.#intervalMs()),
+        );
+      },
+      // setTimeout fires after 1 ms past 2^31-1 ms (24.8 days; interval_hours may be 720).
+      Math.min(delayMs, MAX_TIMER_MS),
+    );
   }
 
   /** One check at a time; a failure is logged, never thrown into a timer. */

@@ -106,7 +106,6 @@ export async function installUpdate(
     });
   let renamed = false;
   let newId: string | undefined;
-  let stoppedOld = false;
   let plan: ReturnType<typeof recreatePlan> | undefined;
   let oldId = containerId;
   try {
@@ -182,7 +181,6 @@ export async function installUpdate(
           (r) => r.body.dump(),
         ),
       );
-      stoppedOld = true;
       await step("start", () =>
         call("POST", `/containers/${enc(newId ?? "")}/start`).then((r) => r.body.dump()),
       );
@@ -250,6 +248,8 @@ export async function installUpdate(
       });
     }
     await undo("POST", `/containers/${enc(oldId)}/rename?name=${enc(plan?.name ?? "")}`);
-    if (plan?.wasRunning && stoppedOld) await undo("POST", `/containers/${enc(oldId)}/start`);
+    // Whether or not our stop was answered (a timeout, an abort), the engine may have stopped it;
+    // starting a running container is a 304.
+    if (plan?.wasRunning) await undo("POST", `/containers/${enc(oldId)}/start`);
   }
 }

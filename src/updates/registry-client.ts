@@ -211,11 +211,13 @@ export class RegistryClient {
     const url = new URL(challenge.realm);
     if (challenge.service) url.searchParams.set("service", challenge.service);
     url.searchParams.set("scope", challenge.scope ?? scope);
+    // The password goes only where TLS protects it, or back to the registry's own host.
+    const mayCarry = url.protocol === "https:" || url.host === registryHost(ref.registry);
     const res = await this.#send(
       ref.registry,
       url.toString(),
       "GET",
-      basic ? { authorization: basic } : {},
+      basic && mayCarry ? { authorization: basic } : {},
       signal,
     );
     if (res.statusCode !== 200) {
@@ -290,7 +292,10 @@ export class RegistryClient {
         path: url.slice(new URL(url).origin.length),
         method,
         headers: { "user-agent": "docker-mqtt-bridge", ...headers },
-        signal,
+        // A deadline for the whole answer: the idle timeouts alone let a trickle hang a check.
+        signal: signal
+          ? AbortSignal.any([signal, AbortSignal.timeout(this.#o.timeoutMs)])
+          : AbortSignal.timeout(this.#o.timeoutMs),
         headersTimeout: this.#o.timeoutMs,
         bodyTimeout: this.#o.timeoutMs,
       });
