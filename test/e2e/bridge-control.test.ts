@@ -4,7 +4,7 @@
 // stack restart restarts each of its containers, and prune removes a dangling image and nothing
 // else.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { idsIn, isSelfBy } from "../../src/control/self.js";
+import { idsIn, isSelfBy, ownMounts } from "../../src/control/self.js";
 import { HaView } from "../helpers/ha-view.js";
 import {
   type BridgeUnderTest,
@@ -198,18 +198,28 @@ describeE2E("control from Home Assistant on the real engine", () => {
     // What the bridge would read in a container: its cgroup and mount tables and its hostname.
     const id = await docker.run({
       name: "ctl-self",
-      cmd: ["sh", "-c", "cat /proc/self/cgroup /proc/self/mountinfo; echo HOST=$(hostname)"],
+      cmd: [
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; echo '=== mounts'; cat /proc/self/mountinfo; echo HOST=$(hostname)",
+      ],
     });
     await docker.waitForExit("ctl-self");
     const logs = await docker.request("GET", `/containers/${id}/logs?stdout=1`);
     // Multiplexed frames: their 8-byte headers hold no hex digits or blanks that could matter.
     const text = logs.text;
     const hostname = /HOST=(\S+)/.exec(text)?.[1] ?? "";
-    const fromTables = { ids: idsIn(text), hostname: "not-the-id" };
-    expect(isSelfBy(fromTables, { id })).toBe(true);
+    const [cgroup = "", mounts = ""] = text.split("=== mounts");
+    // Each clue on its own, as readSelfClues() reads them: the mount table's own bind mounts (what
+    // cgroup v2 leaves), the cgroup path (v1, as here), the default hostname.
+    expect(isSelfBy({ ids: idsIn(ownMounts(mounts)), hostname: "x" }, { id })).toBe(true);
+    // Under cgroup v2 (namespaced) the cgroup path is just "/": then it names nothing.
+    const fromCgroup = idsIn(cgroup);
+    if (fromCgroup.size > 0) expect([...fromCgroup]).toEqual([id]);
     expect(isSelfBy({ ids: new Set(), hostname }, { id })).toBe(true);
     const other = await docker.inspect("ctl-web");
-    expect(isSelfBy({ ids: idsIn(text), hostname }, { id: other.Id })).toBe(false);
+    const all = { ids: idsIn(cgroup, ownMounts(mounts)), hostname };
+    expect(isSelfBy(all, { id: other.Id })).toBe(false);
     await docker.rm("ctl-self");
   }, 30_000);
 
