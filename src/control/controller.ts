@@ -98,7 +98,7 @@ export class Controller implements ContainerFeature {
     };
     if (topic === this.#d.topics.hostCommand()) {
       run(this.#hostCommand(payload, retained, reply));
-    } else if (topic.endsWith("/command") && topic.includes("/stacks/")) {
+    } else if (this.#d.topics.isStackCommand(topic)) {
       run(this.#stackCommand(topic, payload, retained, reply));
     } else {
       run(this.#containerCommand(topic, payload, retained, reply));

@@ -169,6 +169,16 @@ export class Topics {
     return `${this.#s.baseTopic}/${this.#s.hostId}/command`;
   }
 
+  /** Whether a topic is a stack's command topic (not a container's, whatever the base topic holds). */
+  isStackCommand(topic: string): boolean {
+    const prefix = `${this.#s.baseTopic}/${this.#s.hostId}/stacks/`;
+    return (
+      topic.startsWith(prefix) &&
+      topic.endsWith("/command") &&
+      !topic.slice(prefix.length, -"/command".length).includes("/")
+    );
+  }
+
   /** The subscriptions that receive every command for this host. */
   commandFilters(): string[] {
     const host = `${this.#s.baseTopic}/${this.#s.hostId}`;

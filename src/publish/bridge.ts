@@ -227,6 +227,11 @@ export class Bridge implements WatcherSink {
     for (const feature of this.#features) feature.stop?.();
   }
 
+  /** Resolves when every feature has finished what stop() interrupted (see ContainerFeature). */
+  async settled(): Promise<void> {
+    await Promise.all(this.#features.map((f) => f.settled?.()));
+  }
+
   /** Clears everything published for this host: for an engine that is no longer followed. */
   retire(): void {
     for (const [name, phase] of [...this.#phases]) if (isPublished(phase)) this.#clear(name);

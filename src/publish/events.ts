@@ -101,6 +101,9 @@ export class EventPublisher {
     state: "announced" | "pending" | "hidden",
     healthBefore?: string,
   ): void {
+    // A container gone before its health settled: nothing more to wait for.
+    if (event.action === "destroy" || event.action === "remove")
+      this.#healthAsked.delete(event.name);
     if (!this.#d.entityEvents || state === "hidden") return;
     if (event.action === "health_status" && event.detail.trim() === "") {
       // Keep the first health seen while asking: several probes may pass before the answer.

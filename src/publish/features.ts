@@ -28,4 +28,9 @@ export interface ContainerFeature {
   engineConnected?(info: EngineInfo, apiVersion: string): void;
   /** The bridge stops: cancel timers and requests. */
   stop?(): void;
+  /**
+   * Resolves once what stop() interrupted has put things back (an install's rollback): the engine
+   * connection is closed only after it.
+   */
+  settled?(): Promise<void>;
 }

@@ -201,6 +201,8 @@ export class EngineRuntime {
   async stop(): Promise<void> {
     await this.watcher.close();
     this.bridge.stop();
+    // An install stopped midway rolls back through the engine client: close it only after.
+    await this.bridge.settled();
     await this.publisher.stop([{ topic: this.topics.availability(), payload: "offline" }]);
     await this.docker.close();
   }
@@ -210,6 +212,7 @@ export class EngineRuntime {
     await this.watcher.close();
     this.bridge.retire();
     this.bridge.stop();
+    await this.bridge.settled();
     await this.publisher.drain(5000);
     await this.publisher.stop();
     await this.docker.close();

@@ -64,6 +64,7 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         log: deps.log.child({ host: deps.hostId }),
         // Install only with control on, for the containers it allows.
         mayAct,
+        installs: config.control.enabled,
         // The container the bridge runs in is never recreated.
         isSelf,
       }),

@@ -39,6 +39,8 @@ export interface UpdatesDeps {
   mayAct: (record: ContainerRecord) => boolean;
   /** Whether this container is the one the bridge runs in: never recreated. */
   isSelf: (record: ContainerRecord) => boolean;
+  /** Listen for Install presses at all (false with control off: no command topic is subscribed). */
+  installs?: boolean;
   /** Where the first check falls within its window (tests pass a constant). */
   random?: () => number;
   registry?: RegistryClient;
@@ -87,6 +89,10 @@ export class UpdatesFeature implements ContainerFeature {
       log: this.#log,
       containers: () => this.#view?.announced() ?? [],
       mayInstall: (r) => this.mayInstall(r),
+      hasUpdate: (r) => {
+        const status = this.#statuses.get(r.name);
+        return status?.id === r.id && status.available === true;
+      },
       install: (record, signal) => this.#install(record, signal),
     });
     this.discovery = updatesDiscovery({
@@ -109,7 +115,7 @@ export class UpdatesFeature implements ContainerFeature {
 
   start(view: MirrorView): void {
     this.#view = view;
-    this.#commands.start();
+    if (this.#d.installs ?? true) this.#commands.start();
     const intervalMs = this.#intervalMs();
     const random = this.#d.random ?? Math.random;
     const firstMs = Math.round(
@@ -161,6 +167,11 @@ export class UpdatesFeature implements ContainerFeature {
         this.#log.debug({ err: describeError(err) }, "registry client close failed");
       });
     }
+  }
+
+  /** Resolves when every install under way has ended (a stopped one after its rollback). */
+  async settled(): Promise<void> {
+    await this.#commands.idle();
   }
 
   /** Runs a full check now (tests and the scheduler). */

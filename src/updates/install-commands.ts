@@ -15,6 +15,12 @@ export interface InstallCommandsDeps {
   /** The mirrored containers now. */
   containers: () => Iterable<ContainerRecord>;
   mayInstall: (record: ContainerRecord) => boolean;
+  /**
+   * The last check found a newer build for this very container: a press sent straight to MQTT
+   * for an image that could not be checked (built here, say) must not pull whatever the name
+   * means on a registry.
+   */
+  hasUpdate: (record: ContainerRecord) => boolean;
   /** Runs the install; progress is the caller's business. */
   install: (record: ContainerRecord, signal: AbortSignal) => Promise<InstallOutcome>;
 }
@@ -79,6 +85,11 @@ export class InstallCommands {
     if (!this.#d.mayInstall(record)) {
       log.warn({ container: record.name }, "install refused: not allowed for this container");
       answer({ ok: false, error: "install is not allowed for this container" });
+      return;
+    }
+    if (!this.#d.hasUpdate(record)) {
+      log.warn({ container: record.name }, "install refused: no update known for this container");
+      answer({ ok: false, error: "no update known for this container: nothing to install" });
       return;
     }
     if (this.#busy.has(record.name)) {

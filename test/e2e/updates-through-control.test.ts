@@ -75,10 +75,15 @@ describeE2E("image updates: Install through the bridge, gated by control", () =>
     return b;
   }
 
-  it("without control, no container is offered Install", async () => {
-    await start({});
+  it("without control, no container is offered Install, and a press sent anyway is not even heard", async () => {
+    const b = await start({});
     expect(update("gate-allowed")?.config.command_topic).toBeUndefined();
     expect(update("gate-other")?.config.command_topic).toBeUndefined();
+    const before = await docker.inspect("gate-allowed");
+    await b.recorder.publish(b.topics.containerUpdateInstall("gate-allowed"), "install");
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(b.recorder.on(b.topics.containerUpdateResult("gate-allowed"))).toEqual([]);
+    expect((await docker.inspect("gate-allowed")).Id).toBe(before.Id);
   }, 60_000);
 
   it("with control, only the allowed container is offered Install, and Install recreates it on the new build", async () => {
@@ -103,5 +108,19 @@ describeE2E("image updates: Install through the bridge, gated by control", () =>
     // The one not allowed is untouched.
     const other = await docker.inspect("gate-other");
     expect(other.Image).toBe(before.Image);
+    // Once on the newest build there is nothing to install: a press sent anyway is refused.
+    await b.recorder.waitForState(
+      b.topics.containerUpdate("gate-allowed"),
+      { available: false },
+      20_000,
+    );
+    const again = b.recorder.on(result).length;
+    await b.recorder.publish(topic, "install");
+    await b.recorder.waitFor("the refusal", () => b.recorder.on(result).length > again);
+    expect(parse(b.recorder.on(result)[again]?.payload)).toMatchObject({
+      ok: false,
+      error: "no update known for this container: nothing to install",
+    });
+    expect((await docker.inspect("gate-allowed")).Id).toBe(after.Id);
   }, 90_000);
 });

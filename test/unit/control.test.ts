@@ -11,6 +11,7 @@ import {
 } from "../../src/control/commands.js";
 import { CommandGate } from "../../src/control/gate.js";
 import { idsIn, isSelfBy } from "../../src/control/self.js";
+import { Topics } from "../../src/homeassistant/topics.js";
 import type { ContainerRecord } from "../../src/state/model.js";
 
 const cmd = (text: string) => parseCommand(Buffer.from(text), CONTAINER_ACTIONS);
@@ -151,5 +152,15 @@ describe("finding the bridge's own container", () => {
     expect(isSelfBy({ ids: new Set(), hostname: id.slice(0, 12) }, { id })).toBe(true);
     expect(isSelfBy({ ids: new Set(), hostname: "web" }, { id })).toBe(false);
     expect(idsIn(`x${id}f`).size).toBe(0);
+  });
+});
+
+describe("command topics", () => {
+  it("tells a stack's command topic from a container's, whatever the base topic holds", () => {
+    const topics = new Topics({ baseTopic: "home/stacks", hostId: "nas", discoveryPrefix: "ha" });
+    expect(topics.isStackCommand(topics.stackCommand("media"))).toBe(true);
+    expect(topics.isStackCommand(topics.containerCommand("web"))).toBe(false);
+    expect(topics.isStackCommand(topics.hostCommand())).toBe(false);
+    expect(topics.isStackCommand("home/stacks/nas/stacks/a/b/command")).toBe(false);
   });
 });
