@@ -7,6 +7,7 @@ import type { Config } from "../config/loader.js";
 import { buildControlPolicy } from "../control/commands.js";
 import { Controller } from "../control/controller.js";
 import { EngineActions } from "../control/engine-actions.js";
+import { CommandGate } from "../control/gate.js";
 import { isSelfBy, readSelfClues } from "../control/self.js";
 import type { DockerClient } from "../docker/client.js";
 import type { Topics } from "../homeassistant/topics.js";
@@ -38,6 +39,8 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
   const features: ContainerFeature[] = [];
   // What acts (control's commands, an update's Install) acts only on what control allows.
   const policy = buildControlPolicy(config.control.containers);
+  // One action per container at a time, whichever feature asks (a Power off during an install).
+  const gate = new CommandGate();
   const mayAct = config.control.enabled
     ? (record: ContainerRecord) => policy(record) === undefined
     : () => false;
@@ -49,6 +52,7 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         actions: new EngineActions(deps.docker, config.control.stop_timeout_seconds),
         log: deps.log.child({ module: "control", host: deps.hostId }),
         policy,
+        gate,
         isSelf,
         prune: config.control.prune,
       }),
@@ -65,6 +69,10 @@ export function buildFeatures(deps: FeatureDeps): ContainerFeature[] {
         // Install only with control on, for the containers it allows.
         mayAct,
         installs: config.control.enabled,
+        exclusive: (id: string) => {
+          const admission = gate.admit([id]);
+          return admission.ok ? admission : { ok: false, reason: admission.reason };
+        },
         // The container the bridge runs in is never recreated.
         isSelf,
       }),

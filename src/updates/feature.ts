@@ -19,7 +19,7 @@ import {
   updatePayload,
   updatesDiscovery,
 } from "./home-assistant.js";
-import { InstallCommands } from "./install-commands.js";
+import { InstallCommands, type InstallCommandsDeps } from "./install-commands.js";
 import { installUpdate } from "./installer.js";
 import { RegistryClient } from "./registry-client.js";
 
@@ -41,6 +41,8 @@ export interface UpdatesDeps {
   isSelf: (record: ContainerRecord) => boolean;
   /** Listen for Install presses at all (false with control off: no command topic is subscribed). */
   installs?: boolean;
+  /** Shared with control's commands: one action per container at a time (see InstallCommands). */
+  exclusive?: InstallCommandsDeps["exclusive"];
   /** Where the first check falls within its window (tests pass a constant). */
   random?: () => number;
   registry?: RegistryClient;
@@ -94,6 +96,7 @@ export class UpdatesFeature implements ContainerFeature {
         return status?.id === r.id && status.available === true;
       },
       install: (record, signal) => this.#install(record, signal),
+      ...(deps.exclusive ? { exclusive: deps.exclusive } : {}),
     });
     this.discovery = updatesDiscovery({
       topics: deps.topics,

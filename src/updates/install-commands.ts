@@ -21,6 +21,13 @@ export interface InstallCommandsDeps {
    * means on a registry.
    */
   hasUpdate: (record: ContainerRecord) => boolean;
+  /**
+   * Keeps an install and any other action on the same container (control's commands) from running
+   * at once: admit() refuses while one is under way. Default: installs exclude only each other.
+   */
+  exclusive?: (
+    containerId: string,
+  ) => { ok: true; release: () => void } | { ok: false; reason: string };
   /** Runs the install; progress is the caller's business. */
   install: (record: ContainerRecord, signal: AbortSignal) => Promise<InstallOutcome>;
 }
@@ -96,6 +103,14 @@ export class InstallCommands {
       answer({ ok: false, error: "an install of this container is already under way" });
       return;
     }
+    const admission = this.#d.exclusive?.(record.id) ?? { ok: true as const, release: () => {} };
+    if (!admission.ok) {
+      answer({
+        ok: false,
+        error: `${admission.reason}: another action on this container is under way`,
+      });
+      return;
+    }
     this.#busy.add(record.name);
     const run = this.#d
       .install(record, this.#abort.signal)
@@ -109,6 +124,7 @@ export class InstallCommands {
         answer({ ok: false, error: String(err) });
       })
       .finally(() => {
+        admission.release();
         this.#busy.delete(record.name);
         this.#running.delete(run);
       });
