@@ -18,6 +18,8 @@ export interface InstallerDeps {
   credentialsFor(registry: string): Promise<Credentials | undefined>;
   /** Told how far the pull is (null: running, size unknown). */
   onProgress(percentage: number | null): void;
+  /** How long a pull may send nothing before it is given up (default 120 s). */
+  pullIdleMs?: number;
 }
 
 export type InstallOutcome =
@@ -52,6 +54,9 @@ export function pullQuery(reference: string, tag: string): { fromImage: string; 
   return { fromImage, tag };
 }
 
+/** How long a pull may send nothing before it is given up. */
+const PULL_IDLE_MS = 120_000;
+
 export async function pullImage(
   deps: InstallerDeps,
   reference: string,
@@ -63,28 +68,43 @@ export async function pullImage(
   const headers: Record<string, string> = {};
   if (creds) headers["x-registry-auth"] = registryAuthHeader(creds, ref.registry);
   const { fromImage, tag } = pullQuery(reference, ref.tag);
-  const res = await deps.docker.call({
-    method: "POST",
-    path: `/images/create?fromImage=${enc(fromImage)}&tag=${enc(tag)}`,
-    headers,
-    streaming: true,
-    ...(signal ? { signal } : {}),
-  });
+  // A pull may take long, but not in silence: one that sends nothing for this long is given up.
+  const stalled = new AbortController();
+  const idleMs = deps.pullIdleMs ?? PULL_IDLE_MS;
+  let idle = setTimeout(() => stalled.abort(), idleMs);
   const progress = new PullProgress();
   const lines = new LineSplitter();
   let last = -1;
   let lastAt = 0;
-  for await (const chunk of res.body) {
-    for (const piece of lines.push(chunk as Uint8Array)) {
-      if (piece.kind === "line") progress.push(piece.text);
+  try {
+    const res = await deps.docker.call({
+      method: "POST",
+      path: `/images/create?fromImage=${enc(fromImage)}&tag=${enc(tag)}`,
+      headers,
+      streaming: true,
+      signal: signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal,
+    });
+    for await (const chunk of res.body) {
+      clearTimeout(idle);
+      idle = setTimeout(() => stalled.abort(), idleMs);
+      for (const piece of lines.push(chunk as Uint8Array)) {
+        if (piece.kind === "line") progress.push(piece.text);
+      }
+      const pct = progress.percentage;
+      // At most about one report a second: each is a retained publish.
+      if (pct !== last && Date.now() - lastAt >= 1000) {
+        last = pct ?? -1;
+        lastAt = Date.now();
+        deps.onProgress(pct);
+      }
     }
-    const pct = progress.percentage;
-    // At most about one report a second: each is a retained publish.
-    if (pct !== last && Date.now() - lastAt >= 1000) {
-      last = pct ?? -1;
-      lastAt = Date.now();
-      deps.onProgress(pct);
+  } catch (err: unknown) {
+    if (stalled.signal.aborted) {
+      throw new Error(`pull of ${reference} sent nothing for ${idleMs / 1000} s: given up`);
     }
+    throw err;
+  } finally {
+    clearTimeout(idle);
   }
   if (progress.error) throw new Error(`pull of ${reference} failed: ${progress.error}`);
 }
