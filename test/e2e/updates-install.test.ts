@@ -303,6 +303,10 @@ describeE2E("image updates: Install recreates the container", () => {
   it("rolls back when the new image does not run", { timeout: 90_000 }, async () => {
     const before = await request("GET", "/containers/upd-inst/json");
     await pushNewBuild("3", { Entrypoint: ["/bin/false"] });
+    // Install needs a check that found this newer build.
+    await refresh();
+    await feature.checkNow();
+    await recorder.waitFor("the newer build found", () => updateOf("upd-inst")?.available === true);
     const result = await press("upd-inst");
     expect(result).toMatchObject({ ok: false, step: "verify", rolled_back: true });
     const after = await request("GET", "/containers/upd-inst/json");
