@@ -74,6 +74,24 @@ function dockerHostProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** A number within the schema's own `min` and `max` (default 0 and `defaultMax`), in `unit`. */
+function rangedNumber(unit: string, defaultMax: number): convict.Format {
+  return {
+    validate(value: unknown, schema: convict.SchemaObj) {
+      const range = schema as { min?: number; max?: number };
+      const min = range.min ?? 0;
+      const max = range.max ?? defaultMax;
+      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+        throw new Error(`must be ${min} to ${max} ${unit}`);
+      }
+    },
+    coerce(value: unknown) {
+      const text = String(value).trim();
+      return text !== "" && Number.isFinite(Number(text)) ? Number(text) : value;
+    },
+  };
+}
+
 convict.addFormats({
   "strict-boolean": {
     validate(value: unknown) {
@@ -84,36 +102,10 @@ convict.addFormats({
       return word in BOOLEAN_WORDS ? BOOLEAN_WORDS[word] : value;
     },
   },
-  seconds: {
-    // The schema gives each duration its own range (`min`, `max`): 0 would make some loops spin,
-    // and more than setTimeout's 24.8 days would fire at once.
-    validate(value: unknown, schema: convict.SchemaObj) {
-      const range = schema as { min?: number; max?: number };
-      const min = range.min ?? 0;
-      const max = range.max ?? 86_400;
-      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-        throw new Error(`must be ${min} to ${max} seconds`);
-      }
-    },
-    coerce(value: unknown) {
-      const text = String(value).trim();
-      return text !== "" && Number.isFinite(Number(text)) ? Number(text) : value;
-    },
-  },
-  hours: {
-    validate(value: unknown, schema: convict.SchemaObj) {
-      const range = schema as { min?: number; max?: number };
-      const min = range.min ?? 0;
-      const max = range.max ?? 720;
-      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-        throw new Error(`must be ${min} to ${max} hours`);
-      }
-    },
-    coerce(value: unknown) {
-      const text = String(value).trim();
-      return text !== "" && Number.isFinite(Number(text)) ? Number(text) : value;
-    },
-  },
+  // The schema gives each duration its own range (`min`, `max`): 0 would make some loops spin,
+  // and more than setTimeout's 24.8 days would fire at once.
+  seconds: rangedNumber("seconds", 86_400),
+  hours: rangedNumber("hours", 720),
   "docker-host": {
     validate(value: unknown) {
       assertString(value);
