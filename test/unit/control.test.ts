@@ -13,6 +13,7 @@ import { CommandGate } from "../../src/control/gate.js";
 import { idsIn, isSelfBy } from "../../src/control/self.js";
 import { Topics } from "../../src/homeassistant/topics.js";
 import type { ContainerRecord } from "../../src/state/model.js";
+import { runningRecord } from "./fixtures.js";
 
 const cmd = (text: string) => parseCommand(Buffer.from(text), CONTAINER_ACTIONS);
 
@@ -45,24 +46,12 @@ describe("parseCommand", () => {
 });
 
 function record(name: string, labels: Record<string, string> = {}): ContainerRecord {
-  return {
-    name,
+  return runningRecord(name, {
     id: "0".repeat(64),
     image: "busybox",
-    status: "running",
-    running: true,
-    health: "none",
-    exit_code: null,
-    oom_killed: false,
-    started_at: null,
-    finished_at: null,
-    restart_count: 0,
-    compose_project: null,
-    compose_service: null,
     labels,
-    healthcheck: null,
     restart_policy: null,
-  };
+  });
 }
 
 describe("the control allowlist", () => {

@@ -2,6 +2,7 @@
 // else from the shared folder next to it.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { ContainerRecord } from "../../src/state/model.js";
 
 const CANDIDATES = [
   new URL("../fixtures/docker-engine-20.10/", import.meta.url),
@@ -45,3 +46,29 @@ export const EVENT_FIXTURES = [
   "events-net-restart-oom.raw.jsonl",
   "events-replay-filter-health-die.raw.jsonl",
 ] as const;
+
+/** A running container's record, as the model holds it, with the fields a test sets. */
+export function runningRecord(
+  name: string,
+  fields: Partial<ContainerRecord> = {},
+): ContainerRecord {
+  return {
+    name,
+    id: `${name}-id`,
+    image: "nginx",
+    status: "running",
+    running: true,
+    health: "none",
+    exit_code: null,
+    oom_killed: false,
+    started_at: null,
+    finished_at: null,
+    restart_count: 0,
+    compose_project: null,
+    compose_service: null,
+    labels: {},
+    healthcheck: null,
+    restart_policy: "no",
+    ...fields,
+  };
+}

@@ -14,28 +14,12 @@ import type { ContainerRecord } from "../../src/state/model.js";
 import { RUNNING_AVAILABILITY, statsDiscovery } from "../../src/stats/entities.js";
 import { statsSelection } from "../../src/stats/selection.js";
 import { discoveryProblems, parseDiscovery } from "../helpers/ha-rules.js";
+import { runningRecord } from "./fixtures.js";
 
 const topics = new Topics({ baseTopic: "docker", hostId: "pi", discoveryPrefix: "homeassistant" });
 
 function record(name: string, labels: Record<string, string> = {}): ContainerRecord {
-  return {
-    name,
-    id: `${name}-id`,
-    image: "nginx",
-    status: "running",
-    running: true,
-    health: "none",
-    exit_code: null,
-    oom_killed: false,
-    started_at: null,
-    finished_at: null,
-    restart_count: 0,
-    compose_project: null,
-    compose_service: null,
-    labels,
-    healthcheck: null,
-    restart_policy: "no",
-  };
+  return runningRecord(name, { labels });
 }
 
 function ctx(mode: DiscoveryMode, groups: readonly string[] = STATS_ENTITY_GROUPS) {
