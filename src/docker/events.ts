@@ -30,6 +30,11 @@ export type ParseResult =
 
 const TIME_NANO = /"timeNano"\s*:\s*(\d+)/;
 
+/** The exact `timeNano` of a raw event line (a JSON number past 2^53), without parsing it. */
+export function timeNanoOf(line: string): string | undefined {
+  return TIME_NANO.exec(line)?.[1];
+}
+
 /** Parses one line of the /events stream. Never throws. */
 export function parseEventLine(line: string): ParseResult {
   let json: unknown;
@@ -48,7 +53,7 @@ export function parseEventLine(line: string): ParseResult {
       message: `${where}: ${issue?.message ?? "invalid"}`,
     };
   }
-  const exactNano = TIME_NANO.exec(line)?.[1];
+  const exactNano = timeNanoOf(line);
   return { ok: true, event: normaliseEvent(parsed.data, exactNano) };
 }
 

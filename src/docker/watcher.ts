@@ -6,8 +6,9 @@ import type { Logger } from "pino";
 import { type BridgeError, DockerError, describeError } from "../errors.js";
 import type { ContainerRecord } from "../state/model.js";
 import type { DockerApi } from "./client.js";
-import { type EngineEvent, parseEventLine, sinceParam } from "./events.js";
+import { type EngineEvent, parseEventLine, sinceParam, timeNanoOf } from "./events.js";
 import { LineSplitter } from "./line-splitter.js";
+import { type HealthcheckLookup, ProbeLines } from "./probe-lines.js";
 import type { EngineInfo } from "./schemas.js";
 import { takeSnapshot } from "./snapshot.js";
 
@@ -34,6 +35,11 @@ export interface WatcherSink {
   /** A complete snapshot. Events that follow it are newer or re-applied ones. */
   snapshot(records: ContainerRecord[]): void;
   event(event: EngineEvent): void;
+  /**
+   * A container event line recognised as a healthcheck probe's exec event and left out unparsed
+   * (see WatcherOptions.skipProbeExecs): received, counted, never delivered.
+   */
+  probeSkipped?(): void;
   /** The engine was lost; the watcher is already trying to get it back. */
   disconnected(reason: string): void;
 }
@@ -50,6 +56,12 @@ export interface WatcherOptions {
   inspectConcurrency?: number;
   /** The `/events` filters (exact on the engine); the same apply to the stall check. */
   filters?: Record<string, string[]>;
+  /**
+   * Leave out the exec_create/exec_start/exec_die of healthcheck probes, recognised in the raw
+   * line before it is parsed (see probe-lines.ts): gives a container's healthcheck command as
+   * exec events show it, null for a container without one.
+   */
+  skipProbeExecs?: HealthcheckLookup;
   /** Where the first stream starts (`<sec>[.<nanos>]`); default: the engine's clock at connect. */
   since?: string;
   /** Connection changes, for library users (the bridge logs them instead). */
@@ -73,14 +85,20 @@ export type WatcherStatus =
   | { state: "disconnected"; reason: string };
 
 export interface WatcherStats {
+  /** Events read from the engine, replays left out; healthcheck probe lines skipped unparsed too. */
   eventsReceived: number;
+  /** Of those, healthcheck probe exec lines left out before parsing (skipProbeExecs). */
+  probeExecsSkipped: number;
   eventsInvalid: number;
   reconnects: number;
 }
 
 export class EngineWatcher {
   readonly #o: Required<
-    Omit<WatcherOptions, "api" | "sink" | "log" | "filters" | "since" | "onStatus" | "onError">
+    Omit<
+      WatcherOptions,
+      "api" | "sink" | "log" | "filters" | "since" | "onStatus" | "onError" | "skipProbeExecs"
+    >
   > &
     WatcherOptions;
   readonly #log: Logger;
@@ -103,7 +121,13 @@ export class EngineWatcher {
   #reached = false;
   /** False after a session whose snapshot failed, until one succeeds. */
   #snapshotsWork = true;
-  readonly stats: WatcherStats = { eventsReceived: 0, eventsInvalid: 0, reconnects: 0 };
+  readonly #probes: ProbeLines | undefined;
+  readonly stats: WatcherStats = {
+    eventsReceived: 0,
+    probeExecsSkipped: 0,
+    eventsInvalid: 0,
+    reconnects: 0,
+  };
 
   constructor(options: WatcherOptions) {
     this.#o = {
@@ -115,6 +139,7 @@ export class EngineWatcher {
       ...options,
     };
     this.#log = options.log;
+    this.#probes = options.skipProbeExecs ? new ProbeLines(options.skipProbeExecs) : undefined;
   }
 
   get connected(): boolean {
@@ -269,12 +294,14 @@ export class EngineWatcher {
 
   /**
    * Reads an event stream to its end: splits lines, validates, drops replayed lines, delivers the
-   * rest. The live stream and the stall check's catch-up share it.
+   * rest. The live stream and the stall check's catch-up share it. `onNew` hears of every new
+   * event, delivered or skipped as a probe.
    */
   async #read(
     body: AsyncIterable<Uint8Array>,
     deliver: (event: EngineEvent) => void,
     onData: () => void = () => undefined,
+    onNew: () => void = () => undefined,
   ): Promise<void> {
     const splitter = new LineSplitter(this.#o.maxLineBytes);
     try {
@@ -289,6 +316,14 @@ export class EngineWatcher {
             );
             continue;
           }
+          if (this.#probes?.isProbe(piece.text)) {
+            const timeNano = timeNanoOf(piece.text);
+            // Without its time a line cannot be resumed from: parse it like any other.
+            if (timeNano !== undefined) {
+              this.#skipProbe(piece.text, timeNano, onNew);
+              continue;
+            }
+          }
           const parsed = parseEventLine(piece.text);
           if (!parsed.ok) {
             this.#invalid(
@@ -298,8 +333,9 @@ export class EngineWatcher {
             );
             continue;
           }
-          if (!this.#isNew(parsed.event, piece.text)) continue;
+          if (!this.#isNew(parsed.event.timeNano, piece.text)) continue;
           this.stats.eventsReceived++;
+          onNew();
           this.#deliverSafely(deliver, parsed.event, piece.text);
         }
       }
@@ -308,6 +344,18 @@ export class EngineWatcher {
       if (cut > 0)
         this.#log.warn({ bytes: cut }, "event stream cut mid-line; the partial line is dropped");
     }
+  }
+
+  /**
+   * A probe's exec line: not parsed, not delivered, but received like any event, so that a resume
+   * starts after it, its replay is recognised, and the counts stay true.
+   */
+  #skipProbe(line: string, timeNano: string, onNew: () => void): void {
+    if (!this.#isNew(timeNano, line)) return;
+    this.stats.eventsReceived++;
+    this.stats.probeExecsSkipped++;
+    onNew();
+    this.#o.sink.probeSkipped?.();
   }
 
   /** A line that is not an event: counted, reported to library users, logged with why. */
@@ -323,7 +371,7 @@ export class EngineWatcher {
    * merely older than the last one are kept: the engine may deliver concurrent events slightly
    * out of time order.
    */
-  #isNew(event: EngineEvent, line: string): boolean {
+  #isNew(t: string, line: string): boolean {
     const digest = hash("sha1", line, "base64");
     if (this.#recentLines.has(digest)) {
       this.#resumePointSeen = true;
@@ -334,7 +382,6 @@ export class EngineWatcher {
     if (evicted !== undefined) this.#recentLines.delete(evicted);
     this.#recentOrder[this.#recentAt] = digest;
     this.#recentAt = (this.#recentAt + 1) % RECENT_LINES;
-    const t = event.timeNano;
     const last = this.#lastTimeNano;
     // Same-length decimal strings compare as numbers (19 digits until the year 2286).
     if (last === undefined || t.length > last.length || (t.length === last.length && t > last)) {
@@ -437,9 +484,9 @@ export class EngineWatcher {
         signal: abort.signal,
         filters: this.#o.filters ?? {},
       });
-      await this.#read(body, (event) => {
+      // A probe's line counts too: the live stream missed it all the same.
+      await this.#read(body, deliver, undefined, () => {
         found = true;
-        deliver(event);
       });
     } catch (err: unknown) {
       // Aborted, or the query failed: only what arrived counts (and was delivered already).

@@ -47,6 +47,12 @@ export interface DockerEventsOptions {
   client?: DockerClient;
   /** How long the stream may be silent before the engine is asked whether it missed events. */
   watchdogMs?: number;
+  /**
+   * Leave out healthcheck probes' exec_create/exec_start/exec_die, recognised before they are
+   * parsed: a container's healthcheck command as exec events show it (`/bin/sh -c curl -f ...`),
+   * null without one. A user's own `docker exec` still arrives. `stats.probeExecsSkipped` counts them.
+   */
+  skipProbeExecs?: (containerName: string) => string | null | undefined;
   reconnect?: { baseMs?: number; maxMs?: number };
   logger?: Logger;
 }
@@ -135,6 +141,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
       ...(options.filters ? { filters: options.filters } : {}),
       ...(options.since ? { since: sinceOf(options.since) } : {}),
       ...(options.watchdogMs !== undefined ? { watchdogMs: options.watchdogMs } : {}),
+      ...(options.skipProbeExecs ? { skipProbeExecs: options.skipProbeExecs } : {}),
       ...(options.reconnect?.baseMs !== undefined
         ? { reconnectBaseMs: options.reconnect.baseMs }
         : {}),
@@ -361,6 +368,7 @@ export class DockerEvents implements AsyncIterable<DockerEvent> {
         outer?.snapshot(records);
       },
       disconnected: (reason) => outer?.disconnected(reason),
+      probeSkipped: () => outer?.probeSkipped?.(),
       event: (raw: EngineEvent) => {
         outer?.event(raw);
         this.#model?.applyEvent(raw);

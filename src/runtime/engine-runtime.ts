@@ -150,6 +150,10 @@ export class EngineRuntime {
         ...(t.reconnectBaseMs !== undefined ? { baseMs: t.reconnectBaseMs } : {}),
       },
       ...(t.watchdogMs !== undefined ? { watchdogMs: t.watchdogMs } : {}),
+      // Probe exec noise is left out before it is parsed unless it is published.
+      ...(config.events.healthcheck_exec
+        ? {}
+        : { skipProbeExecs: (name: string) => this.bridge.containers.get(name)?.healthcheck }),
     });
     this.#report(
       new EngineReporter({

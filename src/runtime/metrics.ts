@@ -101,6 +101,12 @@ export class Metrics implements PublishObserver {
       connected: (info, apiVersion) => sink.connected(info, apiVersion),
       snapshot: (records) => sink.snapshot(records),
       disconnected: (reason) => sink.disconnected(reason),
+      // A healthcheck probe's exec line, skipped unparsed: received all the same (a container event).
+      probeSkipped() {
+        received.inc({ host, type: "container" });
+        lastEventAt.set(host, performance.now());
+        sink.probeSkipped?.();
+      },
       event(event: EngineEvent) {
         received.inc({ host, type: event.type });
         lastEventAt.set(host, performance.now());
