@@ -9,6 +9,7 @@ import type { DockerApi } from "./client.js";
 import { type EngineEvent, parseEventLine, sinceParam, timeNanoOf } from "./events.js";
 import { LineSplitter } from "./line-splitter.js";
 import { type HealthcheckLookup, ProbeLines } from "./probe-lines.js";
+import { readChunks } from "./read-chunks.js";
 import type { EngineInfo } from "./schemas.js";
 import { takeSnapshot } from "./snapshot.js";
 
@@ -305,7 +306,7 @@ export class EngineWatcher {
   ): Promise<void> {
     const splitter = new LineSplitter(this.#o.maxLineBytes);
     try {
-      for await (const chunk of body) {
+      await readChunks(body, (chunk) => {
         onData();
         for (const piece of splitter.push(chunk)) {
           if (piece.kind === "oversized") {
@@ -338,7 +339,7 @@ export class EngineWatcher {
           onNew();
           this.#deliverSafely(deliver, parsed.event, piece.text);
         }
-      }
+      });
     } finally {
       const cut = splitter.reset();
       if (cut > 0)
