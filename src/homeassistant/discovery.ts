@@ -2,6 +2,7 @@
 // per Compose stack and per host. Every topic and id comes from Topics, so removal always clears
 // exactly what was announced.
 import type { ContainerRecord } from "../state/model.js";
+import { abbreviate, expand } from "./abbreviations.js";
 import { containerEntitySpecs, ENTITY_GROUPS, type EntityGroup } from "./entities.js";
 import { isValidIcon, LABELS, type LabelProblem } from "./labels.js";
 import { ORIGIN_NAME, type Topics } from "./topics.js";
@@ -83,18 +84,59 @@ function origin(ctx: DiscoveryContext): Record<string, unknown> {
 }
 
 /**
- * `default_entity_id` (Home Assistant 2025.10 and later) plus the same id's object part as
- * `object_id`, which 2024.12 to 2025.9 read instead (they drop the unknown `default_entity_id`).
- * 2025.10 to 2026.3 log no deprecation warning when both are present; 2026.4 and later ignore
- * `object_id`. Without it, those older versions would name entities after the device's name.
+ * `default_entity_id` (Home Assistant 2025.10 and later) plus, where those versions would not
+ * arrive at the same id by themselves, its object part as `object_id`, which 2023.8 to 2025.9
+ * read instead (they drop the unknown `default_entity_id`). Without either, Home Assistant names
+ * an entity after the slug of its device's name and its own name (`web` + `Exit code` ->
+ * `web_exit_code`): for a plain container name and a built-in entity that already is the id, so
+ * `object_id` is left out there. 2025.10 to 2026.3 accept both without a warning; 2026.4 and
+ * later ignore `object_id`.
  */
-function withEntityIds(config: Record<string, unknown>): Record<string, unknown> {
+function withEntityIds(
+  config: Record<string, unknown>,
+  deviceName: unknown,
+): Record<string, unknown> {
   const entityId = config.default_entity_id;
   if (typeof entityId !== "string") return config;
-  return { ...config, object_id: entityId.slice(entityId.indexOf(".") + 1) };
+  const objectId = entityId.slice(entityId.indexOf(".") + 1);
+  if (derivedObjectId(deviceName, config.name) === objectId) return config;
+  return { ...config, object_id: objectId };
 }
 
-/** Builds a device's discovery: one device message, or one message per component. */
+/** Plain ASCII words only: there Home Assistant's slugify is lowercase and `_` for the rest. */
+const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9 _-]*$/;
+
+/** The object id Home Assistant derives from the device and entity names, where it is certain. */
+function derivedObjectId(deviceName: unknown, name: unknown): string | undefined {
+  if (typeof deviceName !== "string" || typeof name !== "string") return undefined;
+  if (!PLAIN_NAME.test(deviceName) || !PLAIN_NAME.test(name)) return undefined;
+  return `${deviceName} ${name}`
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+}
+
+/**
+ * The state topic most components read, sent once at device level where Home Assistant hands it
+ * to every component without its own (mqtt/discovery.py `_merge_common_device_options`). Only
+ * where that changes no component: each has a state topic, or is a button (which has none, and
+ * drops the inherited one with the other unknown keys).
+ */
+function sharedStateTopic(components: readonly Component[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const c of components) {
+    const topic = c.config.state_topic;
+    if (typeof topic === "string") counts.set(topic, (counts.get(topic) ?? 0) + 1);
+    else if (c.platform !== "button") return undefined;
+  }
+  const [best] = [...counts].sort((a, b) => b[1] - a[1]);
+  return best && best[1] > 1 ? best[0] : undefined;
+}
+
+/**
+ * Builds a device's discovery: one device message, or one message per component. Payloads use
+ * Home Assistant's abbreviated keys (`expand` gives the long form).
+ */
 export function assemble(
   ctx: DiscoveryContext,
   deviceId: string,
@@ -105,21 +147,33 @@ export function assemble(
 ): DiscoveryMessage[] {
   const shared = availability ? { availability: [{ topic: ctx.topics.availability() }] } : {};
   if (ctx.mode === "device") {
+    const stateTopic = sharedStateTopic(components);
     const cmps: Record<string, unknown> = {};
-    for (const c of components) cmps[c.key] = { platform: c.platform, ...withEntityIds(c.config) };
+    for (const c of components) {
+      const { state_topic, ...rest } = withEntityIds(c.config, device.name);
+      const own = state_topic === stateTopic ? {} : { state_topic };
+      cmps[c.key] = { platform: c.platform, ...rest, ...own };
+    }
     // A component dropped from a device is removed by sending it with its platform only.
     for (const c of removed) cmps[c.key] = { platform: c.platform };
+    const top = stateTopic ? { ...shared, state_topic: stateTopic } : shared;
     return [
       {
         topic: ctx.topics.deviceDiscovery(deviceId),
-        payload: { device, origin: origin(ctx), ...shared, components: cmps, qos: 1 },
+        payload: abbreviate({ device, origin: origin(ctx), ...top, components: cmps, qos: 1 }),
       },
     ];
   }
   return components.map((c) => ({
     topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
     // A component's own availability (a feature's extra condition) wins over the shared one.
-    payload: { ...shared, ...withEntityIds(c.config), device, origin: origin(ctx), qos: 1 },
+    payload: abbreviate({
+      ...shared,
+      ...withEntityIds(c.config, device.name),
+      device,
+      origin: origin(ctx),
+      qos: 1,
+    }),
   }));
 }
 
@@ -130,10 +184,13 @@ export function assemble(
  */
 export function silentOnClear(config: Record<string, unknown>): Record<string, unknown> {
   const out = { ...config };
-  if (typeof out.value_template === "string")
-    out.value_template = `{% if value_json is defined %}${out.value_template}{% else %}None{% endif %}`;
+  // Every topic these templates read carries a JSON object or nothing: a non-empty `value` is
+  // exactly a defined `value_json` there, and `value` is the shorter test.
+  const t = out.value_template;
+  if (typeof t === "string" && t.includes("value_json"))
+    out.value_template = `{% if value %}${t}{% else %}None{% endif %}`;
   if (typeof out.json_attributes_topic === "string")
-    out.json_attributes_template = "{{ value if value else '{}' }}";
+    out.json_attributes_template = "{{ value or '{}' }}";
   return out;
 }
 
@@ -163,12 +220,18 @@ export function containerComponents(ctx: DiscoveryContext, record: ContainerReco
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const stateTopic = ctx.topics.containerState(record.name);
   const icon = iconLabel(ctx, record);
-  const builtIn = containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => ({
+  const specs = containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon);
+  // The state's fields as attributes on one entity (the first, Running by default), not on each:
+  // the same attributes on eight entities cost more than half of a container's discovery bytes.
+  const withAttributes = specs.find((spec) => !spec.eventTopic);
+  const builtIn = specs.map((spec) => ({
     key: spec.key,
     platform: spec.platform,
     config: spec.eventTopic
       ? { ...spec.config, state_topic: ctx.topics.containerEvents(record.name) }
-      : { ...spec.config, state_topic: stateTopic, json_attributes_topic: stateTopic },
+      : spec === withAttributes
+        ? { ...spec.config, state_topic: stateTopic, json_attributes_topic: stateTopic }
+        : { ...spec.config, state_topic: stateTopic },
   }));
   const features = extensionParts(ctx, "container", (ext) => ext.container?.(record));
   return [...builtIn, ...features.components].map((c) => ({
@@ -208,8 +271,9 @@ export function containerDiscovery(
  */
 export function withRemovalStubs(earlier: string, now: string): string | undefined {
   try {
-    const before = JSON.parse(earlier) as { components?: Record<string, Record<string, unknown>> };
-    const after = JSON.parse(now) as { components?: Record<string, Record<string, unknown>> };
+    const before = expand(JSON.parse(earlier) as Record<string, unknown>) as ExpandedDevice;
+    const sent = JSON.parse(now) as Record<string, unknown>;
+    const after = expand(sent) as ExpandedDevice;
     if (!before.components || !after.components) return undefined;
     const stubs: Record<string, { platform: unknown }> = {};
     for (const [key, c] of Object.entries(before.components)) {
@@ -217,16 +281,23 @@ export function withRemovalStubs(earlier: string, now: string): string | undefin
       if (announced && !(key in after.components)) stubs[key] = { platform: c.platform };
     }
     if (Object.keys(stubs).length === 0) return undefined;
-    return JSON.stringify({ ...after, components: { ...after.components, ...stubs } });
+    // Sent in the form `now` has (abbreviated, unless it is a long-key payload itself).
+    const merged = { ...after, components: { ...after.components, ...stubs } };
+    return JSON.stringify("cmps" in sent ? abbreviate(merged) : merged);
   } catch {
     return undefined;
   }
 }
 
+interface ExpandedDevice {
+  components?: Record<string, Record<string, unknown>>;
+}
+
 /** True when a retained discovery payload was published by this bridge for this host. */
 export function isOwnDiscoveryPayload(ctx: DiscoveryContext, payload: string): boolean {
   try {
-    const data = JSON.parse(payload) as {
+    // Either form: this version's abbreviated keys, or an earlier version's long ones.
+    const data = expand(JSON.parse(payload) as Record<string, unknown>) as {
       origin?: { name?: unknown };
       device?: { identifiers?: unknown };
     };
