@@ -10,6 +10,7 @@ import {
   withRemovalStubs,
 } from "../../src/homeassistant/discovery.js";
 import { Topics } from "../../src/homeassistant/topics.js";
+import { FormerHosts } from "../../src/publish/former-hosts.js";
 import { publicState } from "../../src/state/model.js";
 import { allKeys, discoveryProblems } from "../helpers/ha-rules.js";
 import { runningRecord } from "./fixtures.js";
@@ -115,5 +116,23 @@ describe("retained payloads of earlier versions (long keys)", () => {
     expect(parsed.cmps.power).toEqual({ p: "switch" });
     expect(parsed.cmps.running?.uniq_id).toBe("dmb_nas__bench-c1_running");
     expect(withRemovalStubs(now, now)).toBeUndefined();
+  });
+});
+
+describe("an earlier host id's retained discovery", () => {
+  it("is cleared in either form", () => {
+    const old = topics.forHost("old");
+    const former = new FormerHosts(topics);
+    const long = {
+      device: { identifiers: ["dmb_old__web"] },
+      origin: { name: "docker-mqtt-bridge" },
+    };
+    const short = { dev: { ids: ["dmb_old__db"] }, o: { name: "docker-mqtt-bridge" } };
+    const longTopic = old.deviceDiscovery("dmb_old__web");
+    const shortTopic = old.deviceDiscovery("dmb_old__db");
+    former.seen(longTopic, JSON.stringify(long));
+    former.seen(shortTopic, JSON.stringify(short));
+    former.seen(old.hostState(), JSON.stringify({ engine_id: "E1" }));
+    expect(former.staleTopics("E1")).toEqual([longTopic, shortTopic, old.hostState()]);
   });
 });
