@@ -187,11 +187,19 @@ export function silentOnClear(config: Record<string, unknown>): Record<string, u
   // Every topic these templates read carries a JSON object or nothing: a non-empty `value` is
   // exactly a defined `value_json` there, and `value` is the shorter test.
   const t = out.value_template;
-  if (typeof t === "string" && t.includes("value_json"))
-    out.value_template = `{% if value %}${t}{% else %}None{% endif %}`;
+  if (typeof t === "string" && t.includes("value_json")) out.value_template = guardEmpty(t);
   if (typeof out.json_attributes_topic === "string")
     out.json_attributes_template = "{{ value or '{}' }}";
   return out;
+}
+
+/** One `{{ expression }}`: guarded inside it (Jinja's `a if b else c` evaluates `a` only if `b`). */
+const ONE_EXPRESSION = /^\{\{ ((?:(?!\{\{|\}\}|\{%).)+) \}\}$/;
+
+function guardEmpty(template: string): string {
+  const m = ONE_EXPRESSION.exec(template);
+  if (m) return `{{ (${m[1]}) if value else None }}`;
+  return `{% if value %}${template}{% else %}None{% endif %}`;
 }
 
 /** The device a container hangs below: its Compose stack's, or the host's. */

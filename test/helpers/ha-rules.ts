@@ -447,6 +447,13 @@ const TEMPLATE_SHAPES: {
       payload !== "" ? renderValueTemplate(String(inner), payload) : "None",
   },
   {
+    // {{ (expression) if value else None }}: None for an empty payload, else the expression
+    // (Jinja evaluates it only then; it fails, as in Jinja, if the payload is not JSON).
+    shape: /^\{\{ \((.*)\) if value else None \}\}$/,
+    render: ([, inner], _v, payload) =>
+      payload !== "" ? renderValueTemplate(`{{ ${String(inner)} }}`, payload) : "None",
+  },
+  {
     // {{ value if value else '{}' }}: the payload, or an empty object for an empty payload
     shape: /^\{\{ value if value else '\{\}' \}\}$/,
     render: (_m, _v, payload) => payload || "{}",
@@ -533,7 +540,10 @@ export function renderValueTemplate(template: string, payload: string): string {
   for (const { shape, render } of TEMPLATE_SHAPES) {
     const m = shape.exec(template);
     if (!m) continue;
-    const guarded = /value_json is defined|^\{\{ value |^\{% if value %\}/.test(template);
+    const guarded =
+      /value_json is defined|^\{\{ value |^\{% if value %\}|if value else None \}\}$/.test(
+        template,
+      );
     if (value === undefined && !guarded)
       throw new Error(`'value_json' is undefined rendering ${template} for payload '${payload}'`);
     return render([...m], value ?? {}, payload, value !== undefined);

@@ -78,7 +78,10 @@ function sleeperRecord(): ContainerRecord {
 }
 
 /** Every value template renders None (unknown) for the empty payload that clears a state. */
-const guarded = (template: string) => `{% if value %}${template}{% else %}None{% endif %}`;
+const guarded = (template: string) =>
+  template.startsWith("{{ ")
+    ? `{{ (${template.slice(3, -3)}) if value else None }}`
+    : `{% if value %}${template}{% else %}None{% endif %}`;
 const ATTRIBUTES_TEMPLATE = "{{ value or '{}' }}";
 const ORIGIN = { name: "docker-mqtt-bridge", sw_version: "1.2.3" };
 const AVAILABILITY = [{ topic: "docker/nas/availability" }];
