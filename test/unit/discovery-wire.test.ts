@@ -1,6 +1,7 @@
 // The discovery payloads as they go on the wire: Home Assistant's abbreviated keys, the container
 // state topic once at device level, and what that costs per container. Payloads of earlier
 // versions (long keys) must still be recognised and completed with removal stubs.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { expand } from "../../src/homeassistant/abbreviations.js";
 import {
@@ -134,5 +135,29 @@ describe("an earlier host id's retained discovery", () => {
     former.seen(shortTopic, JSON.stringify(short));
     former.seen(old.hostState(), JSON.stringify({ engine_id: "E1" }));
     expect(former.staleTopics("E1")).toEqual([longTopic, shortTopic, old.hostState()]);
+  });
+});
+
+describe("the README's example", () => {
+  it("is what the bridge sends for web on nas, expanded", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("### What Home Assistant is sent"));
+    const block = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+    if (!block) throw new Error("no example in the README");
+    const shown = JSON.parse(block) as Record<string, unknown>;
+    const web = { ...runningRecord("web"), image: "nginx:1.27" };
+    const [message] = containerDiscovery({ ...ctx, version: "0.1.0" }, web);
+    const sent = expand(message?.payload ?? {});
+    const { components: shownComponents, ...shownTop } = shown;
+    const { components: sentComponents, ...sentTop } = sent;
+    expect(sentTop).toEqual(shownTop);
+    const sentByKey = sentComponents as Record<string, Record<string, unknown>>;
+    for (const [key, c] of Object.entries(shownComponents as Record<string, object>)) {
+      // The README shortens the list of event types.
+      const { event_types: _types, ...rest } = c as Record<string, unknown>;
+      expect(sentByKey[key], key).toEqual(
+        key === "events" ? { ...rest, event_types: sentByKey[key]?.event_types } : rest,
+      );
+    }
   });
 });
