@@ -84,36 +84,16 @@ function origin(ctx: DiscoveryContext): Record<string, unknown> {
 }
 
 /**
- * `default_entity_id` (Home Assistant 2025.10 and later) plus, where those versions would not
- * arrive at the same id by themselves, its object part as `object_id`, which 2023.8 to 2025.9
- * read instead (they drop the unknown `default_entity_id`). Without either, Home Assistant names
- * an entity after the slug of its device's name and its own name (`web` + `Exit code` ->
- * `web_exit_code`): for a plain container name and a built-in entity that already is the id, so
- * `object_id` is left out there. 2025.10 to 2026.3 accept both without a warning; 2026.4 and
- * later ignore `object_id`.
+ * `default_entity_id` (Home Assistant 2025.10 and later) plus the same id's object part as
+ * `object_id`, which 2023.8 to 2025.9 read instead (they drop the unknown `default_entity_id`).
+ * 2025.10 to 2026.3 log no deprecation warning when both are present; 2026.4 and later ignore
+ * `object_id`. Without it those versions would derive the id from the device's name as the user
+ * may have renamed it (entity_platform: `name_by_user or name`), so it stays on every entity.
  */
-function withEntityIds(
-  config: Record<string, unknown>,
-  deviceName: unknown,
-): Record<string, unknown> {
+function withEntityIds(config: Record<string, unknown>): Record<string, unknown> {
   const entityId = config.default_entity_id;
   if (typeof entityId !== "string") return config;
-  const objectId = entityId.slice(entityId.indexOf(".") + 1);
-  if (derivedObjectId(deviceName, config.name) === objectId) return config;
-  return { ...config, object_id: objectId };
-}
-
-/** Plain ASCII words only: there Home Assistant's slugify is lowercase and `_` for the rest. */
-const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9 _-]*$/;
-
-/** The object id Home Assistant derives from the device and entity names, where it is certain. */
-function derivedObjectId(deviceName: unknown, name: unknown): string | undefined {
-  if (typeof deviceName !== "string" || typeof name !== "string") return undefined;
-  if (!PLAIN_NAME.test(deviceName) || !PLAIN_NAME.test(name)) return undefined;
-  return `${deviceName} ${name}`
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "_")
-    .replace(/^_+|_+$/g, "");
+  return { ...config, object_id: entityId.slice(entityId.indexOf(".") + 1) };
 }
 
 /**
@@ -150,7 +130,7 @@ export function assemble(
     const stateTopic = sharedStateTopic(components);
     const cmps: Record<string, unknown> = {};
     for (const c of components) {
-      const { state_topic, ...rest } = withEntityIds(c.config, device.name);
+      const { state_topic, ...rest } = withEntityIds(c.config);
       const own = state_topic === stateTopic ? {} : { state_topic };
       cmps[c.key] = { platform: c.platform, ...rest, ...own };
     }
@@ -169,7 +149,7 @@ export function assemble(
     // A component's own availability (a feature's extra condition) wins over the shared one.
     payload: abbreviate({
       ...shared,
-      ...withEntityIds(c.config, device.name),
+      ...withEntityIds(c.config),
       device,
       origin: origin(ctx),
       qos: 1,

@@ -110,6 +110,7 @@ const HEALTHY_COMPONENTS = {
     value_template: guarded("{{ 'ON' if value_json.running else 'OFF' }}"),
     unique_id: "dmb_nas__probe-healthy_running",
     default_entity_id: "binary_sensor.probe_healthy_running",
+    object_id: "probe_healthy_running",
     state_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_topic: "docker/nas/containers/probe-healthy/state",
     json_attributes_template: ATTRIBUTES_TEMPLATE,
@@ -124,6 +125,7 @@ const HEALTHY_COMPONENTS = {
     ),
     unique_id: "dmb_nas__probe-healthy_health",
     default_entity_id: "binary_sensor.probe_healthy_health",
+    object_id: "probe_healthy_health",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   status: {
@@ -134,6 +136,7 @@ const HEALTHY_COMPONENTS = {
     value_template: guarded("{{ value_json.status }}"),
     unique_id: "dmb_nas__probe-healthy_status",
     default_entity_id: "sensor.probe_healthy_status",
+    object_id: "probe_healthy_status",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   started: {
@@ -144,6 +147,7 @@ const HEALTHY_COMPONENTS = {
     value_template: guarded("{{ value_json.started_at or None }}"),
     unique_id: "dmb_nas__probe-healthy_started",
     default_entity_id: "sensor.probe_healthy_started",
+    object_id: "probe_healthy_started",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   exit_code: {
@@ -156,6 +160,7 @@ const HEALTHY_COMPONENTS = {
     ),
     unique_id: "dmb_nas__probe-healthy_exit_code",
     default_entity_id: "sensor.probe_healthy_exit_code",
+    object_id: "probe_healthy_exit_code",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   restart_count: {
@@ -167,6 +172,7 @@ const HEALTHY_COMPONENTS = {
     value_template: guarded("{{ value_json.restart_count }}"),
     unique_id: "dmb_nas__probe-healthy_restart_count",
     default_entity_id: "sensor.probe_healthy_restart_count",
+    object_id: "probe_healthy_restart_count",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   image: {
@@ -178,6 +184,7 @@ const HEALTHY_COMPONENTS = {
     value_template: guarded("{{ value_json.image }}"),
     unique_id: "dmb_nas__probe-healthy_image",
     default_entity_id: "sensor.probe_healthy_image",
+    object_id: "probe_healthy_image",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   oom_killed: {
@@ -189,6 +196,7 @@ const HEALTHY_COMPONENTS = {
     value_template: guarded("{{ 'ON' if value_json.oom_killed else 'OFF' }}"),
     unique_id: "dmb_nas__probe-healthy_oom_killed",
     default_entity_id: "binary_sensor.probe_healthy_oom_killed",
+    object_id: "probe_healthy_oom_killed",
     state_topic: "docker/nas/containers/probe-healthy/state",
   },
   events: {
@@ -197,6 +205,7 @@ const HEALTHY_COMPONENTS = {
     event_types: EVENT_TYPES,
     unique_id: "dmb_nas__probe-healthy_events",
     default_entity_id: "event.probe_healthy_events",
+    object_id: "probe_healthy_events",
     state_topic: "docker/nas/containers/probe-healthy/event",
   },
 };
@@ -210,6 +219,7 @@ const SLEEPER_COMPONENTS = {
     value_template: guarded("{{ 'ON' if value_json.running else 'OFF' }}"),
     unique_id: "dmb_nas__probe-sleeper_running",
     default_entity_id: "binary_sensor.probe_sleeper_running",
+    object_id: "probe_sleeper_running",
     state_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
     json_attributes_template: ATTRIBUTES_TEMPLATE,
@@ -222,6 +232,7 @@ const SLEEPER_COMPONENTS = {
     value_template: guarded("{{ value_json.status }}"),
     unique_id: "dmb_nas__probe-sleeper_status",
     default_entity_id: "sensor.probe_sleeper_status",
+    object_id: "probe_sleeper_status",
     state_topic: "docker/nas/containers/probe-sleeper/state",
   },
   started: {
@@ -232,6 +243,7 @@ const SLEEPER_COMPONENTS = {
     value_template: guarded("{{ value_json.started_at or None }}"),
     unique_id: "dmb_nas__probe-sleeper_started",
     default_entity_id: "sensor.probe_sleeper_started",
+    object_id: "probe_sleeper_started",
     state_topic: "docker/nas/containers/probe-sleeper/state",
   },
   exit_code: {
@@ -244,6 +256,7 @@ const SLEEPER_COMPONENTS = {
     ),
     unique_id: "dmb_nas__probe-sleeper_exit_code",
     default_entity_id: "sensor.probe_sleeper_exit_code",
+    object_id: "probe_sleeper_exit_code",
     state_topic: "docker/nas/containers/probe-sleeper/state",
   },
   restart_count: {
@@ -255,6 +268,7 @@ const SLEEPER_COMPONENTS = {
     value_template: guarded("{{ value_json.restart_count }}"),
     unique_id: "dmb_nas__probe-sleeper_restart_count",
     default_entity_id: "sensor.probe_sleeper_restart_count",
+    object_id: "probe_sleeper_restart_count",
     state_topic: "docker/nas/containers/probe-sleeper/state",
   },
   image: {
@@ -266,6 +280,7 @@ const SLEEPER_COMPONENTS = {
     value_template: guarded("{{ value_json.image }}"),
     unique_id: "dmb_nas__probe-sleeper_image",
     default_entity_id: "sensor.probe_sleeper_image",
+    object_id: "probe_sleeper_image",
     state_topic: "docker/nas/containers/probe-sleeper/state",
   },
   oom_killed: {
@@ -277,6 +292,7 @@ const SLEEPER_COMPONENTS = {
     value_template: guarded("{{ 'ON' if value_json.oom_killed else 'OFF' }}"),
     unique_id: "dmb_nas__probe-sleeper_oom_killed",
     default_entity_id: "binary_sensor.probe_sleeper_oom_killed",
+    object_id: "probe_sleeper_oom_killed",
     state_topic: "docker/nas/containers/probe-sleeper/state",
   },
   events: {
@@ -285,6 +301,7 @@ const SLEEPER_COMPONENTS = {
     event_types: EVENT_TYPES,
     unique_id: "dmb_nas__probe-sleeper_events",
     default_entity_id: "event.probe_sleeper_events",
+    object_id: "probe_sleeper_events",
     state_topic: "docker/nas/containers/probe-sleeper/event",
   },
 };
@@ -370,8 +387,7 @@ function expectValidForHomeAssistant(message: DiscoveryMessage): void {
     const entityId = String(config.default_entity_id);
     expect(entityId.startsWith(`${platform}.`)).toBe(true);
     expect(entityId).toMatch(DEFAULT_ENTITY_ID);
-    // object_id only where Home Assistant before 2025.10 would not derive the same id itself.
-    if ("object_id" in config) expect(config.object_id).toBe(entityId.slice(platform.length + 1));
+    expect(config.object_id).toBe(entityId.slice(platform.length + 1));
     // availability (a list) and availability_topic exclude each other.
     expect("availability" in config && "availability_topic" in config).toBe(false);
   }
@@ -465,8 +481,6 @@ describe("container discovery, device mode", () => {
       name: "Media server",
       suggested_area: "Attic",
     });
-    // Home Assistant would name these after "Media server": object_id keeps the container's name
-    // for the versions before 2025.10.
     const own = sharedState(SLEEPER_COMPONENTS, "docker/nas/containers/probe-sleeper/state");
     expect(components.running).toEqual({
       ...own.running,
@@ -537,6 +551,7 @@ describe("container discovery, component mode", () => {
         value_template: guarded("{{ 'ON' if value_json.running else 'OFF' }}"),
         unique_id: "dmb_nas__probe-sleeper_running",
         default_entity_id: "binary_sensor.probe_sleeper_running",
+        object_id: "probe_sleeper_running",
         state_topic: "docker/nas/containers/probe-sleeper/state",
         json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
         json_attributes_template: ATTRIBUTES_TEMPLATE,
@@ -560,6 +575,7 @@ function countSensor(key: string, name: string, icon: string) {
     icon,
     unique_id: `dmb_nas_${key}`,
     default_entity_id: `sensor.nas_${key}`,
+    object_id: `nas_${key}`,
     state_topic: "docker/nas/state",
     availability: AVAILABILITY,
   };
@@ -583,6 +599,7 @@ const HOST_COMPONENTS = {
     payload_off: "offline",
     unique_id: "dmb_nas_engine",
     default_entity_id: "binary_sensor.nas_engine",
+    object_id: "nas_engine",
   },
   containers: countSensor("containers", "Containers", "mdi:docker"),
   running: countSensor("running", "Running", "mdi:play-circle"),
@@ -596,6 +613,7 @@ const HOST_COMPONENTS = {
     value_template: guarded("{{ value_json.engine_version }}"),
     unique_id: "dmb_nas_engine_version",
     default_entity_id: "sensor.nas_engine_version",
+    object_id: "nas_engine_version",
     state_topic: "docker/nas/state",
     availability: AVAILABILITY,
   },
@@ -606,6 +624,7 @@ const HOST_COMPONENTS = {
     value_template: guarded("{{ value_json.api_version }}"),
     unique_id: "dmb_nas_api_version",
     default_entity_id: "sensor.nas_api_version",
+    object_id: "nas_api_version",
     state_topic: "docker/nas/state",
     availability: AVAILABILITY,
   },
