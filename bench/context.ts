@@ -35,8 +35,8 @@ export interface Figure {
   targetFrom?: string;
   /** The floor (what Node alone costs, same unit, same run) this figure is held against. */
   floor?: number;
-  /** Filled in at the end: value - floor, and value / floor. */
-  vsFloor?: { difference: number; ratio: number };
+  /** Filled in at the end: value - floor, and value / floor (null when the floor is 0). */
+  vsFloor?: { difference: number; ratio: number | null };
   met?: boolean;
   note?: string;
 }

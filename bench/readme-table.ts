@@ -8,7 +8,7 @@
 // With --write, the table replaces what is between the README's bench-table markers.
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Figure } from "./context.js";
-import { format, formatMet, formatTarget } from "./report.js";
+import { format, formatMet, formatTarget, formatVsFloor } from "./report.js";
 
 interface Results {
   command: string;
@@ -31,13 +31,11 @@ const keyOf = (f: Figure) => `${f.scenario} / ${f.name}`;
 function cell(f: Figure | undefined): string {
   if (!f) return "not run";
   const parts = [format(f.value, f.unit)];
-  if (f.vsFloor) {
-    const d = f.vsFloor.difference;
-    parts.push(`(floor ${d >= 0 ? "+" : ""}${format(d, f.unit)}, ${f.vsFloor.ratio.toFixed(2)}x)`);
-  }
+  const vs = formatVsFloor(f);
+  if (vs) parts.push(`floor ${vs}`);
   const met = formatMet(f);
   if (met) parts.push(met === "met" ? "met" : "**missed**");
-  return parts.join(" ");
+  return parts.join("; ");
 }
 
 export function readmeTable(runs: Results[]): string {

@@ -56,12 +56,7 @@ export function settle(figures: Figure[]): void {
   for (const f of figures) {
     const met = meets(f.value, f.target, f.floor);
     if (met !== undefined) f.met = met;
-    if (f.value !== null && f.floor !== undefined && f.floor !== 0) {
-      f.vsFloor = {
-        difference: Number((f.value - f.floor).toPrecision(6)),
-        ratio: Number((f.value / f.floor).toPrecision(4)),
-      };
-    }
+    if (f.value !== null && f.floor !== undefined) f.vsFloor = vsFloor(f.value, f.floor);
     if (f.value !== null && !Number.isInteger(f.value)) f.value = Number(f.value.toPrecision(6));
     if (f.floor !== undefined && !Number.isInteger(f.floor)) {
       f.floor = Number(f.floor.toPrecision(6));
@@ -69,11 +64,20 @@ export function settle(figures: Figure[]): void {
   }
 }
 
-/** "+0.74 s (8.2x)": how far above the floor a figure is. */
+/** value - floor, and value / floor (null when the floor is 0). */
+export function vsFloor(value: number, floor: number): NonNullable<Figure["vsFloor"]> {
+  return {
+    difference: Number((value - floor).toPrecision(6)),
+    ratio: floor === 0 ? null : Number((value / floor).toPrecision(4)),
+  };
+}
+
+/** "+0.74 s (8.20x)": how far above the floor a figure is. */
 export function formatVsFloor(f: Figure): string {
-  if (!f.vsFloor) return "";
-  const d = f.vsFloor.difference;
-  return `${d >= 0 ? "+" : ""}${format(d, f.unit)} (${f.vsFloor.ratio.toFixed(2)}x)`;
+  if (f.value === null || f.floor === undefined) return "";
+  const v = vsFloor(f.value, f.floor);
+  const d = `${v.difference >= 0 ? "+" : ""}${format(v.difference, f.unit)}`;
+  return v.ratio === null ? d : `${d} (${v.ratio.toFixed(2)}x)`;
 }
 
 /** The target with its unit and where it comes from: "<= floor + 0.15 s (#18)". */

@@ -168,8 +168,8 @@ export async function runIdleStill(ctx: BenchContext): Promise<void> {
     const main = (c1.mainSeconds - c0.mainSeconds) * 1000;
     const all = c1.schedSeconds - c0.schedSeconds;
     const floorAll = f1.schedSeconds - f0.schedSeconds;
-    const ticks = (c1.statSeconds - c0.statSeconds) / STAT_RESOLUTION_S;
-    const floorTicks = (f1.statSeconds - f0.statSeconds) / STAT_RESOLUTION_S;
+    const ticks = Math.round((c1.statSeconds - c0.statSeconds) / STAT_RESOLUTION_S);
+    const floorTicks = Math.round((f1.statSeconds - f0.statSeconds) / STAT_RESOLUTION_S);
     const samples = `${windowS} s window, ${FLEET_SIZE} containers without events`;
     const setup = ctx.setup("fake", broker.kind);
     const resolution = perMinute(STAT_RESOLUTION_S, windowS);

@@ -36,6 +36,17 @@ function engineSeconds(dataDir: string | undefined): number | null {
   return ticks / CLK_TCK;
 }
 
+/** "50 x update, 1 x stats": what a bridge published, by the topic's last level. */
+function bySuffix(messages: readonly { topic: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const m of messages) {
+    const last = m.topic.slice(m.topic.lastIndexOf("/") + 1);
+    counts.set(last, (counts.get(last) ?? 0) + 1);
+  }
+  const list = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} x ${k}`);
+  return list.length > 0 ? list.join(", ") : "none";
+}
+
 export async function runStats(ctx: BenchContext, windowOption?: number): Promise<void> {
   const windowS = windowOption ?? (ctx.options.quick ? 15 : 60);
   const baseS = ctx.options.quick ? 10 : 30;
@@ -154,7 +165,7 @@ export async function runStats(ctx: BenchContext, windowOption?: number): Promis
       setup,
       target: "< 1",
       targetFrom: "#18",
-      note: `${(c1.schedSeconds - c0.schedSeconds).toFixed(3)} CPU s; ${perMin(allMessages.length).toFixed(1)} messages a minute`,
+      note: `${(c1.schedSeconds - c0.schedSeconds).toFixed(3)} CPU s; ${perMin(allMessages.length).toFixed(1)} messages a minute (${bySuffix(allMessages)})`,
     });
     const allRam = all.memory();
     ctx.add({
