@@ -52,10 +52,8 @@ export function readmeTable(runs: Results[]): string {
   const head = `| figure | target | ${runs.map((r) => `Node ${r.node}`).join(" | ")} |`;
   const rule = `|---|---|${runs.map(() => "---|").join("")}`;
   const body = rows.map((f) => {
-    const target = formatTarget(f).replace(/</g, "&lt;");
-    const cells = runs.map((r) =>
-      cell(r.figures.find((x) => keyOf(x) === keyOf(f))).replace(/</g, "&lt;"),
-    );
+    const target = formatTarget(f);
+    const cells = runs.map((r) => cell(r.figures.find((x) => keyOf(x) === keyOf(f))));
     return `| ${f.scenario}: ${f.name} | ${target} | ${cells.join(" | ")} |`;
   });
   const about = runs.map((r) => {

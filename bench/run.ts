@@ -18,6 +18,7 @@ import { dockerApi } from "../test/e2e/services.js";
 import { MAIN, REPO } from "./bridge-process.js";
 import { CLOCK_NOTE, WallClock } from "./clock.js";
 import { BenchContext, type BenchOptions } from "./context.js";
+import { PEERS } from "./peers.js";
 import { summarise } from "./profile-summary.js";
 import {
   destroyRealServices,
@@ -36,33 +37,6 @@ import { runThroughput } from "./scenarios/throughput.js";
 
 /** The whole run, build included, must stay under 10 minutes. */
 const BUDGET_MS = 9 * 60_000;
-
-const PEERS = [
-  {
-    name: "best event-driven peer (335-line Python script)",
-    latency: "1.8 / 3.5 ms",
-    burstTail: "0.8 ms",
-    startup50: "0.13 s, 101 messages",
-    idleCpu: "0.03%",
-    peakRss: "48 MB",
-  },
-  {
-    name: "most-used Python bridge",
-    latency: "348 / 637 ms",
-    burstTail: "7.1 s",
-    startup50: "0.85 s, 1,180 messages",
-    idleCpu: "0.13%",
-    peakRss: "52 MB",
-  },
-  {
-    name: "most-used TypeScript bridge",
-    latency: "2,022 / 2,065 ms",
-    burstTail: "2.2 s",
-    startup50: "1.35 s, 952 messages",
-    idleCpu: "0.15%",
-    peakRss: "116 MB",
-  },
-];
 
 /**
  * In this order: the real engine's 50 healthchecks a second (start-up 50 real, idle) would load

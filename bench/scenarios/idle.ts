@@ -46,10 +46,6 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
     closeFake = () => ctx.closeEngine(engine);
   }
   const setup = ctx.setup(ctx.real ? "dockerd" : "fake", broker.kind);
-  const quietEngine = await ctx.fakeEngine();
-  quietEngine.seed(
-    Array.from({ length: FLEET_SIZE }, (_, i) => ({ name: fleetName(i), healthcheck: true })),
-  );
   const sub = await Subscriber.connect(broker.url, ctx.clock, { filters: ["#"], keep: true });
   const plain = { hostId: "bench-idle", bridge: undefined as BridgeProcess | undefined };
   const http = { hostId: "bench-idle-http", bridge: undefined as BridgeProcess | undefined };
