@@ -238,6 +238,8 @@ export function containerDiscovery(
   ctx: DiscoveryContext,
   record: ContainerRecord,
   removed: readonly ComponentKey[] = [],
+  /** The record's components when the caller already has them (they are not built twice). */
+  components: readonly Component[] = containerComponents(ctx, record),
 ): DiscoveryMessage[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const device: Record<string, unknown> = {
@@ -249,7 +251,7 @@ export function containerDiscovery(
   };
   const area = record.labels[LABELS.area];
   if (area) device.suggested_area = area;
-  return assemble(ctx, deviceId, device, containerComponents(ctx, record), removed, true);
+  return assemble(ctx, deviceId, device, components, removed, true);
 }
 
 /**
