@@ -27,6 +27,8 @@ export interface BridgeSpawn {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
   env?: Record<string, string>;
+  /** The Node binary (default: the bench's own). */
+  node?: string;
 }
 
 export interface CpuSample {
@@ -39,10 +41,33 @@ export interface CpuSample {
 }
 
 export interface MemorySample {
+  /** VmRSS, MiB. */
   rssMb: number;
-  /** VmHWM: the peak resident set size so far. */
+  /** VmHWM: the peak resident set size so far, MiB. */
   peakRssMb: number;
 }
+
+/** The CPU time of any process so far (the bridge, or the floor's idle Node). */
+export function cpuOf(pid: number): CpuSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  let sched = 0;
+  let main = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      sched += ns;
+      if (tid === String(pid)) main = ns;
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return { statSeconds: ticks / CLK_TCK, schedSeconds: sched / 1e9, mainSeconds: main / 1e9 };
+}
+
+/** /proc/<pid>/stat counts CPU time in ticks of this many seconds (1 / CLK_TCK). */
+export const STAT_RESOLUTION_S = 1 / CLK_TCK;
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -78,7 +103,7 @@ export class BridgeProcess {
       ...options.env,
     };
     this.spawnedAt = clock.nowNs();
-    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN], {
+    this.child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), MAIN], {
       env,
       cwd: REPO,
       stdio: ["ignore", "pipe", "pipe"],
@@ -109,23 +134,7 @@ export class BridgeProcess {
   }
 
   cpu(): CpuSample {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    let sched = 0;
-    let main = 0;
-    for (const tid of readdirSync(`/proc/${this.pid}/task`)) {
-      try {
-        const ns = Number(
-          readFileSync(`/proc/${this.pid}/task/${tid}/schedstat`, "utf8").split(" ")[0],
-        );
-        sched += ns;
-        if (tid === String(this.pid)) main = ns;
-      } catch {
-        // the thread ended between readdir and read
-      }
-    }
-    return { statSeconds: ticks / CLK_TCK, schedSeconds: sched / 1e9, mainSeconds: main / 1e9 };
+    return cpuOf(this.pid);
   }
 
   memory(): MemorySample {

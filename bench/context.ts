@@ -7,6 +7,7 @@ import { FakeEngine } from "../test/helpers/fake-engine.js";
 import { BridgeProcess, type BridgeSpawn } from "./bridge-process.js";
 import type { WallClock } from "./clock.js";
 import type { RealServices } from "./real-services.js";
+import type { Floor } from "./scenarios/floor.js";
 
 export type BrokerKind = "mosquitto" | "aedes";
 
@@ -25,11 +26,23 @@ export interface Figure {
   samples: number | string;
   /** Engine and broker it was measured against. */
   setup: string;
-  /** The goal, e.g. "< 1"; `met` says whether the value reaches it. */
+  /**
+   * The goal, e.g. "< 1", or "<= floor + 0.15" against `floor`; `met` says whether the value
+   * reaches it.
+   */
   target?: string;
+  /** Where the target comes from: "#18" (its targets, named as there) or "bench" (earlier goals). */
+  targetFrom?: string;
+  /** The floor (what Node alone costs, same unit, same run) this figure is held against. */
+  floor?: number;
+  /** Filled in at the end: value - floor, and value / floor (null when the floor is 0). */
+  vsFloor?: { difference: number; ratio: number | null };
   met?: boolean;
   note?: string;
 }
+
+/** Which of the floor's values a figure is held against. */
+export type FloorKey = "startupS" | "peakRssMiB" | "steadyRssMiB";
 
 export interface BenchOptions {
   quick: boolean;
@@ -37,6 +50,8 @@ export interface BenchOptions {
   only: Set<string> | undefined;
   /** Node flags added to every bridge (the --nodelay-shim experiment). */
   bridgeArgs?: string[];
+  /** The Node binary the bridge and the floor run with (--node=PATH; default: the bench's own). */
+  node?: string;
 }
 
 export class BenchContext {
@@ -48,6 +63,8 @@ export class BenchContext {
   /** Date.now() by which the scenarios must be done, leaving time for the teardown. */
   readonly deadline: number;
   readonly figures: Figure[] = [];
+  /** What Node alone costs, measured first (the floor scenario); undefined until then. */
+  floor: Floor | undefined;
   readonly #bridges = new Set<BridgeProcess>();
   readonly #engines = new Set<FakeEngine>();
   #aedes: TestBroker | undefined;
@@ -71,6 +88,21 @@ export class BenchContext {
   /** Node flags that write a CPU profile of the bridge to profileDir when it exits. */
   profileArgs(tag: string): string[] {
     return ["--cpu-prof", `--cpu-prof-dir=${this.profileDir}`, `--cpu-prof-name=${tag}.cpuprofile`];
+  }
+
+  /** The Node binary that runs the bridge and the floor. */
+  get node(): string {
+    return this.options.node ?? process.execPath;
+  }
+
+  /** #18's "within X of `node -e 0`" targets: the floor value and the target against it. */
+  overFloor(key: FloorKey, plus: number): Pick<Figure, "floor" | "target" | "targetFrom"> {
+    const floor = this.floor?.[key];
+    return {
+      ...(floor === undefined ? {} : { floor }),
+      target: `<= floor + ${plus}`,
+      targetFrom: "#18",
+    };
   }
 
   log(message: string): void {
@@ -103,7 +135,7 @@ export class BenchContext {
   startBridge(options: BridgeSpawn): BridgeProcess {
     const extra = this.options.bridgeArgs ?? [];
     const nodeArgs = [...extra, ...(options.nodeArgs ?? [])];
-    const bridge = BridgeProcess.start({ ...options, nodeArgs }, this.clock);
+    const bridge = BridgeProcess.start({ ...options, nodeArgs, node: this.node }, this.clock);
     this.#bridges.add(bridge);
     bridge.child.once("exit", () => this.#bridges.delete(bridge));
     return bridge;

@@ -23,12 +23,20 @@ export function machine(kernel: string, loadAtStart: number[]): Machine {
   };
 }
 
-/** Whether `value` reaches a target written as "< 1", "<= 3", "> 50,000" or "== 0". */
-export function meets(value: number | null, target: string | undefined): boolean | undefined {
+/**
+ * Whether `value` reaches a target written as "< 1", "<= 3", "> 50,000", "== 0", or against the
+ * floor as "<= floor + 0.15" (undefined when the floor was not measured).
+ */
+export function meets(
+  value: number | null,
+  target: string | undefined,
+  floor?: number,
+): boolean | undefined {
   if (target === undefined || value === null || Number.isNaN(value)) return undefined;
-  const m = /^(<=|>=|<|>|==)\s*([\d,.]+)/.exec(target);
-  if (!m?.[1] || !m[2]) return undefined;
-  const t = Number(m[2].replace(/,/g, ""));
+  const m = /^(<=|>=|<|>|==)\s*(floor\s*\+\s*)?([\d,.]+)/.exec(target);
+  if (!m?.[1] || !m[3]) return undefined;
+  if (m[2] !== undefined && floor === undefined) return undefined;
+  const t = Number(m[3].replace(/,/g, "")) + (m[2] !== undefined ? (floor ?? 0) : 0);
   switch (m[1]) {
     case "<":
       return value < t;
@@ -41,6 +49,45 @@ export function meets(value: number | null, target: string | undefined): boolean
     default:
       return value === t;
   }
+}
+
+/** Fills in `met` and `vsFloor`, and rounds values to 6 significant digits for the JSON. */
+export function settle(figures: Figure[]): void {
+  for (const f of figures) {
+    const met = meets(f.value, f.target, f.floor);
+    if (met !== undefined) f.met = met;
+    if (f.value !== null && f.floor !== undefined) f.vsFloor = vsFloor(f.value, f.floor);
+    if (f.value !== null && !Number.isInteger(f.value)) f.value = Number(f.value.toPrecision(6));
+    if (f.floor !== undefined && !Number.isInteger(f.floor)) {
+      f.floor = Number(f.floor.toPrecision(6));
+    }
+  }
+}
+
+/** value - floor, and value / floor (null when the floor is 0). */
+export function vsFloor(value: number, floor: number): NonNullable<Figure["vsFloor"]> {
+  return {
+    difference: Number((value - floor).toPrecision(6)),
+    ratio: floor === 0 ? null : Number((value / floor).toPrecision(4)),
+  };
+}
+
+/** "+0.74 s (8.20x)": how far above the floor a figure is. */
+export function formatVsFloor(f: Figure): string {
+  if (f.value === null || f.floor === undefined) return "";
+  const v = vsFloor(f.value, f.floor);
+  const d = `${v.difference >= 0 ? "+" : ""}${format(v.difference, f.unit)}`;
+  return v.ratio === null ? d : `${d} (${v.ratio.toFixed(2)}x)`;
+}
+
+/** The target with its unit and where it comes from: "<= floor + 0.15 s (#18)". */
+export function formatTarget(f: Figure): string {
+  if (!f.target) return "";
+  return `${f.target} ${f.unit}${f.targetFrom === "#18" ? " (#18)" : ""}`;
+}
+
+export function formatMet(f: Figure): string {
+  return f.met === undefined ? "" : f.met ? "met" : "MISSED";
 }
 
 export function format(value: number | null, unit: string): string {
@@ -65,11 +112,12 @@ export function table(figures: readonly Figure[]): string {
     f.scenario,
     f.name,
     format(f.value, f.unit),
-    f.target ? `${f.target} ${f.met === undefined ? "" : f.met ? "(met)" : "(MISSED)"}`.trim() : "",
-    String(f.samples),
-    f.setup,
+    f.floor === undefined ? "" : format(f.floor, f.unit),
+    formatVsFloor(f),
+    formatTarget(f),
+    formatMet(f),
   ]);
-  const head = ["scenario", "figure", "value", "target", "sample", "setup"];
+  const head = ["scenario", "figure", "value", "floor", "vs floor", "target", "met"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
@@ -78,7 +126,9 @@ export function table(figures: readonly Figure[]): string {
     `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
     ...rows.map(line),
   ];
-  const notes = figures.filter((f) => f.note).map((f) => `- ${f.scenario} / ${f.name}: ${f.note}`);
+  const notes = figures
+    .filter((f) => f.note)
+    .map((f) => `- ${f.scenario} / ${f.name} [${f.samples}; ${f.setup}]: ${f.note}`);
   return [...out, "", ...notes].join("\n");
 }
 

@@ -4,9 +4,12 @@
 // bench/results/latest.json. Flags: --quick (smaller samples), --profile (CPU profiles of the
 // bridge during the 5,000-container start-up and the throughput run), --only=a,b (lifecycle,
 // startup, throughput, idle, idle-still, soak, stats), --stats-window=SECONDS (the statistics
-// scenario's window, 60 by default), --fake (no real engine even if possible), --no-nice, and the
-// experiment --nodelay-shim (TCP_NODELAY on the bridge's broker socket; not the bridge as shipped).
-// A partial or altered run writes bench/results/partial.json instead (or --out=FILE).
+// scenario's window, 60 by default), --fake (no real engine even if possible), --no-nice,
+// --node=PATH (the Node binary that runs the bridge and the floor; `bash scripts/node24.sh` prints
+// Node 24's), and the experiment --nodelay-shim (TCP_NODELAY on the bridge's broker socket; not
+// the bridge as shipped). The floor (`node -e 0`, see scenarios/floor.ts) always runs first.
+// A complete run writes bench/results/latest.json (with --node: node<major>.json); a partial or
+// altered one writes bench/results/partial.json instead (or --out=FILE).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { loadavg, setPriority, tmpdir } from "node:os";
@@ -15,6 +18,7 @@ import { dockerApi } from "../test/e2e/services.js";
 import { MAIN, REPO } from "./bridge-process.js";
 import { CLOCK_NOTE, WallClock } from "./clock.js";
 import { BenchContext, type BenchOptions } from "./context.js";
+import { PEERS } from "./peers.js";
 import { summarise } from "./profile-summary.js";
 import {
   destroyRealServices,
@@ -22,7 +26,8 @@ import {
   startRealServices,
   unavailableReason,
 } from "./real-services.js";
-import { machine, meets, table, writeJson } from "./report.js";
+import { machine, settle, table, writeJson } from "./report.js";
+import { runFloor } from "./scenarios/floor.js";
 import { runIdle, runIdleStill } from "./scenarios/idle.js";
 import { runLifecycle } from "./scenarios/lifecycle.js";
 import { runSoak } from "./scenarios/soak.js";
@@ -33,38 +38,12 @@ import { runThroughput } from "./scenarios/throughput.js";
 /** The whole run, build included, must stay under 10 minutes. */
 const BUDGET_MS = 9 * 60_000;
 
-const PEERS = [
-  {
-    name: "best event-driven peer (335-line Python script)",
-    latency: "1.8 / 3.5 ms",
-    burstTail: "0.8 ms",
-    startup50: "0.13 s, 101 messages",
-    idleCpu: "0.03%",
-    peakRss: "48 MB",
-  },
-  {
-    name: "most-used Python bridge",
-    latency: "348 / 637 ms",
-    burstTail: "7.1 s",
-    startup50: "0.85 s, 1,180 messages",
-    idleCpu: "0.13%",
-    peakRss: "52 MB",
-  },
-  {
-    name: "most-used TypeScript bridge",
-    latency: "2,022 / 2,065 ms",
-    burstTail: "2.2 s",
-    startup50: "1.35 s, 952 messages",
-    idleCpu: "0.15%",
-    peakRss: "116 MB",
-  },
-];
-
 /**
  * In this order: the real engine's 50 healthchecks a second (start-up 50 real, idle) would load
  * the machine under the other scenarios, so they run together and their containers go after.
  */
 const SCENARIOS: [string, (ctx: BenchContext) => Promise<void>][] = [
+  ["floor", runFloor],
   ["lifecycle", runLifecycle],
   ["startup", runStartups],
   ["throughput", runThroughput],
@@ -94,10 +73,13 @@ function parseOptions(
   argv: string[],
 ): BenchOptions & { nice: boolean; fake: boolean; bridgeArgs: string[]; out: string | undefined } {
   const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+  const node = argv.find((a) => a.startsWith("--node="))?.slice("--node=".length);
   return {
+    ...(node ? { node } : {}),
     quick: argv.includes("--quick"),
     profile: argv.includes("--profile"),
-    only: only ? new Set(only.split(",")) : undefined,
+    // Every figure is held against the floor: it runs whatever --only says.
+    only: only ? new Set(["floor", ...only.split(",")]) : undefined,
     nice: !argv.includes("--no-nice"),
     fake: argv.includes("--fake"),
     out: argv.find((a) => a.startsWith("--out="))?.slice("--out=".length),
@@ -148,6 +130,8 @@ async function main(): Promise<number> {
   const tempRoot = mkdtempSync(join(tmpdir(), "dmb-bench-tmp-"));
   process.env.TMPDIR = tempRoot;
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+  const bridgeNode = options.node ?? process.execPath;
+  const bridgeNodeVersion = execFileSync(bridgeNode, ["--version"], { encoding: "utf8" }).trim();
   linkFixtures();
   const clock = new WallClock();
   const profileDir = options.profile
@@ -217,11 +201,7 @@ async function main(): Promise<number> {
     }
     rmSync(tempRoot, { recursive: true, force: true });
   }
-  for (const f of ctx.figures) {
-    const met = meets(f.value, f.target);
-    if (met !== undefined) f.met = met;
-    if (f.value !== null && !Number.isInteger(f.value)) f.value = Number(f.value.toPrecision(6));
-  }
+  settle(ctx.figures);
   const kernel = execFileSync("uname", ["-sr"], { encoding: "utf8" }).trim();
 
   const result = {
@@ -232,7 +212,11 @@ async function main(): Promise<number> {
     machine: machine(kernel, loadAtStart),
     scenarios: timings,
     loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
-    node: process.version,
+    // The bridge and the floor run on `node`; the bench itself (fake engine, aedes, subscriber)
+    // on `benchNode`.
+    node: bridgeNodeVersion,
+    nodePath: bridgeNode,
+    benchNode: process.version,
     engine: real
       ? `real: dockerd ${real.dockerVersion} (${real.storageDriver}), mosquitto ${real.mosquittoVersion}, loopback / unix socket`
       : `fake engine and aedes (${fallback})`,
@@ -257,9 +241,21 @@ async function main(): Promise<number> {
     options.bridgeArgs.length > 0 ||
     statsWindow(process.argv.slice(2)) !== undefined;
   const out =
-    options.out ?? join(REPO, "bench", "results", partial ? "partial.json" : "latest.json");
+    options.out ??
+    join(
+      REPO,
+      "bench",
+      "results",
+      partial
+        ? "partial.json"
+        : options.node
+          ? `node${bridgeNodeVersion.replace(/^v(\d+).*/, "$1")}.json`
+          : "latest.json",
+    );
   writeJson(out, result);
-  process.stdout.write(`\ndocker-mqtt-bridge bench, ${result.date}, Node ${result.node}\n`);
+  process.stdout.write(
+    `\ndocker-mqtt-bridge bench, ${result.date}, bridge and floor on Node ${result.node} (${bridgeNode}), bench on ${result.benchNode}\n`,
+  );
   process.stdout.write(
     `${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.memoryGb} GB, ${kernel}; load average ${result.machine.loadAverageAtStart.join(" ")} at start, ${result.loadAverageAtEnd.join(" ")} at end\n`,
   );

@@ -3,7 +3,11 @@
 // (60 s, or --stats-window=SECONDS; 5 minutes shows the heartbeats too): each bridge's CPU
 // (schedstat, all threads), the messages the stats bridge published per minute, both RSS, and
 // the engine's own extra CPU (dockerd, containerd and the shims) against a window before the
-// stats bridge started.
+// stats bridge started. In the same window, a third bridge with every feature on (#18: statistics
+// at the default interval, image updates, control): its CPU, steady RSS and peak RSS against the
+// floor. Its update check is harmless here: the containers' images carry no RepoDigests (the real
+// engine's test image is loaded locally; the fake engine serves no image), so the first check
+// (6 to 60 s after start) inspects them and asks no registry.
 import { readdirSync, readFileSync } from "node:fs";
 import type { BridgeProcess } from "../bridge-process.js";
 import { sleep, until } from "../clock.js";
@@ -30,6 +34,17 @@ function engineSeconds(dataDir: string | undefined): number | null {
     }
   }
   return ticks / CLK_TCK;
+}
+
+/** "50 x update, 1 x stats": what a bridge published, by the topic's last level. */
+function bySuffix(messages: readonly { topic: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const m of messages) {
+    const last = m.topic.slice(m.topic.lastIndexOf("/") + 1);
+    counts.set(last, (counts.get(last) ?? 0) + 1);
+  }
+  const list = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} x ${k}`);
+  return list.length > 0 ? list.join(", ") : "none";
 }
 
 export async function runStats(ctx: BenchContext, windowOption?: number): Promise<void> {
@@ -59,6 +74,7 @@ export async function runStats(ctx: BenchContext, windowOption?: number): Promis
   const dataDir = ctx.real?.dataDir;
   let on: BridgeProcess | undefined;
   let off: BridgeProcess | undefined;
+  let all: BridgeProcess | undefined;
   try {
     off = ctx.startBridge({ dockerHost, mqttUrl: broker.url, hostId: "bench-stats-off" });
     await sleep(ctx.options.quick ? 5000 : 15_000);
@@ -72,18 +88,37 @@ export async function runStats(ctx: BenchContext, windowOption?: number): Promis
       hostId: "bench-stats",
       env: { STATS_ENABLED: "true" },
     });
-    const statsTopics = () =>
-      new Set(sub.messages.filter((m) => m.topic.endsWith("/stats")).map((m) => m.topic)).size;
-    await until(() => statsTopics() >= FLEET_SIZE + 1, 90_000, "every container's figures", 100);
+    all = ctx.startBridge({
+      dockerHost,
+      mqttUrl: broker.url,
+      hostId: "bench-features",
+      env: { STATS_ENABLED: "true", UPDATES_ENABLED: "true", CONTROL_ENABLED: "true" },
+    });
+    const statsTopics = (host: string) =>
+      new Set(
+        sub.messages
+          .filter((m) => m.topic.startsWith(`docker/${host}/`) && m.topic.endsWith("/stats"))
+          .map((m) => m.topic),
+      ).size;
+    await until(
+      () =>
+        statsTopics("bench-stats") >= FLEET_SIZE + 1 &&
+        statsTopics("bench-features") >= FLEET_SIZE + 1,
+      90_000,
+      "every container's figures",
+      100,
+    );
     // Start-up, the first rounds and V8's background work: measure the steady state.
     await sleep(ctx.options.quick ? 5000 : 20_000);
     sub.reset();
     const a0 = on.cpu();
     const b0 = off.cpu();
+    const c0 = all.cpu();
     const e2 = engineSeconds(dataDir);
     await sleep(windowS * 1000);
     const a1 = on.cpu();
     const b1 = off.cpu();
+    const c1 = all.cpu();
     const e3 = engineSeconds(dataDir);
     const mine = sub.messages.filter((m) => m.topic.startsWith("docker/bench-stats/"));
     const stats = mine.filter((m) => m.topic.endsWith("/stats")).length;
@@ -114,10 +149,44 @@ export async function runStats(ctx: BenchContext, windowOption?: number): Promis
       scenario: "stats",
       name: "RSS with statistics on",
       value: ram.rssMb,
-      unit: "MB",
+      unit: "MiB",
       samples,
       setup,
-      note: `peak ${ram.peakRssMb.toFixed(1)} MB; statistics off: ${off.memory().rssMb.toFixed(1)} MB`,
+      note: `peak ${ram.peakRssMb.toFixed(1)} MiB; statistics off: ${off.memory().rssMb.toFixed(1)} MiB`,
+    });
+    const features = "features on (statistics, updates, control)";
+    const allMessages = sub.messages.filter((m) => m.topic.startsWith("docker/bench-features/"));
+    ctx.add({
+      scenario: features,
+      name: "CPU (schedstat, all threads)",
+      value: pct(c1.schedSeconds - c0.schedSeconds),
+      unit: "% of a core",
+      samples,
+      setup,
+      target: "< 1",
+      targetFrom: "#18",
+      note: `${(c1.schedSeconds - c0.schedSeconds).toFixed(3)} CPU s; ${perMin(allMessages.length).toFixed(1)} messages a minute (${bySuffix(allMessages)})`,
+    });
+    const allRam = all.memory();
+    ctx.add({
+      scenario: features,
+      name: "steady RSS, 50 containers",
+      value: allRam.rssMb,
+      unit: "MiB",
+      samples: `VmRSS at the end of the ${windowS} s window`,
+      setup,
+      ...ctx.overFloor("steadyRssMiB", 15 + 10),
+      note: "#18: the steady-RSS target (floor + 15 MiB) plus 10 MiB for the features",
+    });
+    ctx.add({
+      scenario: features,
+      name: "peak RSS, 50 containers",
+      value: allRam.peakRssMb,
+      unit: "MiB",
+      samples: `VmHWM at the end of the ${windowS} s window`,
+      setup,
+      ...ctx.overFloor("peakRssMiB", 20 + 10),
+      note: "#18: the peak-RSS target (floor + 20 MiB) plus 10 MiB for the features",
     });
     if (e0 !== null && e1 !== null && e2 !== null && e3 !== null) {
       const before = ((e1 - e0) / baseS) * 100;
@@ -134,7 +203,7 @@ export async function runStats(ctx: BenchContext, windowOption?: number): Promis
     }
   } finally {
     await sub.close();
-    await Promise.all([on?.stop(), off?.stop()]);
+    await Promise.all([on?.stop(), off?.stop(), all?.stop()]);
     await closeFake?.();
     const api = ctx.api;
     if (ctx.real && api) await Promise.all(names.map((n) => api.rm(n)));

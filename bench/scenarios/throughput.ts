@@ -51,6 +51,7 @@ export async function runThroughput(ctx: BenchContext): Promise<void> {
       samples,
       setup,
       target: "> 50,000",
+      targetFrom: "bench",
       note: `${seconds.toFixed(2)} s; cycles of ${CYCLE_LENGTH} events, ${STATE_CHANGES_PER_CYCLE} of them state changes; ${published.toLocaleString("en-US")} MQTT messages taken by the broker, ${dropped.toLocaleString("en-US")} event messages dropped by the bridge's queue`,
     });
     ctx.add({

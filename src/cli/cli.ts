@@ -5,7 +5,6 @@ import { keyDocs, showDefault, type YamlItem, yamlLines } from "../config/docs.j
 import { type LoadedConfig, loadConfig, redactUrl } from "../config/loader.js";
 import { ConfigError } from "../errors.js";
 import { VERSION } from "../version.js";
-import { runCheck } from "./check.js";
 
 export type CliMode = "run" | "help" | "version" | "check" | "print-config";
 
@@ -160,13 +159,16 @@ export async function runCommand(
     case "version":
       io.out(`${VERSION}\n`);
       return 0;
-    case "check":
+    case "check": {
+      // --check brings its own probes; a plain run does not load them.
+      const { runCheck } = await import("./check.js");
       return runCheck(
         request.configArgv,
         env,
         io,
         request.printConfig ? { printConfig: printConfigText } : {},
       );
+    }
     case "print-config":
       try {
         io.out(printConfigText(loadConfig({ argv: request.configArgv, env })));

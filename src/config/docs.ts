@@ -1,6 +1,7 @@
 // Documentation generated from the configuration schema, so --help, the README's reference table
 // and config/config.example.yaml can never disagree with what the bridge accepts.
-import { stringify } from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
 import { configKeys, configSchema } from "./loader.js";
 
 export interface KeyDoc {
@@ -169,6 +170,8 @@ export function yamlLines(items: readonly YamlItem[], blankBetweenSections = fal
  * (`[ container, image ]`), anything that would still span lines as JSON (which YAML reads too).
  */
 function inlineYaml(value: unknown): string {
+  // Loaded here, not at import: the service reads these docs for its flags but never prints YAML.
+  const { stringify } = createRequire(import.meta.url)("yaml") as typeof Yaml;
   const text = stringify(value, { collectionStyle: "flow", lineWidth: 0 }).trimEnd();
   return text.includes("\n") ? JSON.stringify(value) : text;
 }

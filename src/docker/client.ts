@@ -3,11 +3,12 @@
 // with validated data, and reports failures as DockerError with a stable code. Read-only: GET only.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import type { z } from "zod";
 import { DockerError } from "../errors.js";
 import { AbortRelay } from "./abort-relay.js";
 import { withStableId } from "./engine-identity.js";
+import { Agent } from "./http-agent.js";
 import {
   type ContainerInspect,
   type ContainerSummary,

@@ -1,9 +1,10 @@
 // Portainer's API: lists the Docker environments and turns each into an engine endpoint that goes
 // through Portainer's Docker proxy with an API key. The key is never part of a URL or a message.
-import { Agent, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import { z } from "zod";
 import { DockerError } from "../errors.js";
 import type { EngineEndpoint } from "./client.js";
+import { Agent } from "./http-agent.js";
 
 /** Docker environments: 1 local or socket, 2 agent, 4 edge agent. */
 export const DOCKER_ENVIRONMENT_TYPES = [1, 2, 4] as const;

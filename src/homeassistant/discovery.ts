@@ -2,6 +2,7 @@
 // per Compose stack and per host. Every topic and id comes from Topics, so removal always clears
 // exactly what was announced.
 import type { ContainerRecord } from "../state/model.js";
+import { abbreviate, expand } from "./abbreviations.js";
 import { containerEntitySpecs, ENTITY_GROUPS, type EntityGroup } from "./entities.js";
 import { isValidIcon, LABELS, type LabelProblem } from "./labels.js";
 import { ORIGIN_NAME, type Topics } from "./topics.js";
@@ -84,9 +85,10 @@ function origin(ctx: DiscoveryContext): Record<string, unknown> {
 
 /**
  * `default_entity_id` (Home Assistant 2025.10 and later) plus the same id's object part as
- * `object_id`, which 2024.12 to 2025.9 read instead (they drop the unknown `default_entity_id`).
+ * `object_id`, which 2023.8 to 2025.9 read instead (they drop the unknown `default_entity_id`).
  * 2025.10 to 2026.3 log no deprecation warning when both are present; 2026.4 and later ignore
- * `object_id`. Without it, those older versions would name entities after the device's name.
+ * `object_id`. Without it those versions would derive the id from the device's name as the user
+ * may have renamed it (entity_platform: `name_by_user or name`), so it stays on every entity.
  */
 function withEntityIds(config: Record<string, unknown>): Record<string, unknown> {
   const entityId = config.default_entity_id;
@@ -94,7 +96,27 @@ function withEntityIds(config: Record<string, unknown>): Record<string, unknown>
   return { ...config, object_id: entityId.slice(entityId.indexOf(".") + 1) };
 }
 
-/** Builds a device's discovery: one device message, or one message per component. */
+/**
+ * The state topic most components read, sent once at device level where Home Assistant hands it
+ * to every component without its own (mqtt/discovery.py `_merge_common_device_options`). Only
+ * where that changes no component: each has a state topic, or is a button (which has none, and
+ * drops the inherited one with the other unknown keys).
+ */
+function sharedStateTopic(components: readonly Component[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const c of components) {
+    const topic = c.config.state_topic;
+    if (typeof topic === "string") counts.set(topic, (counts.get(topic) ?? 0) + 1);
+    else if (c.platform !== "button") return undefined;
+  }
+  const [best] = [...counts].sort((a, b) => b[1] - a[1]);
+  return best && best[1] > 1 ? best[0] : undefined;
+}
+
+/**
+ * Builds a device's discovery: one device message, or one message per component. Payloads use
+ * Home Assistant's abbreviated keys (`expand` gives the long form).
+ */
 export function assemble(
   ctx: DiscoveryContext,
   deviceId: string,
@@ -105,21 +127,33 @@ export function assemble(
 ): DiscoveryMessage[] {
   const shared = availability ? { availability: [{ topic: ctx.topics.availability() }] } : {};
   if (ctx.mode === "device") {
+    const stateTopic = sharedStateTopic(components);
     const cmps: Record<string, unknown> = {};
-    for (const c of components) cmps[c.key] = { platform: c.platform, ...withEntityIds(c.config) };
+    for (const c of components) {
+      const { state_topic, ...rest } = withEntityIds(c.config);
+      const own = state_topic === stateTopic ? {} : { state_topic };
+      cmps[c.key] = { platform: c.platform, ...rest, ...own };
+    }
     // A component dropped from a device is removed by sending it with its platform only.
     for (const c of removed) cmps[c.key] = { platform: c.platform };
+    const top = stateTopic ? { ...shared, state_topic: stateTopic } : shared;
     return [
       {
         topic: ctx.topics.deviceDiscovery(deviceId),
-        payload: { device, origin: origin(ctx), ...shared, components: cmps, qos: 1 },
+        payload: abbreviate({ device, origin: origin(ctx), ...top, components: cmps, qos: 1 }),
       },
     ];
   }
   return components.map((c) => ({
     topic: ctx.topics.componentDiscovery(c.platform, deviceId, c.key),
     // A component's own availability (a feature's extra condition) wins over the shared one.
-    payload: { ...shared, ...withEntityIds(c.config), device, origin: origin(ctx), qos: 1 },
+    payload: abbreviate({
+      ...shared,
+      ...withEntityIds(c.config),
+      device,
+      origin: origin(ctx),
+      qos: 1,
+    }),
   }));
 }
 
@@ -130,11 +164,22 @@ export function assemble(
  */
 export function silentOnClear(config: Record<string, unknown>): Record<string, unknown> {
   const out = { ...config };
-  if (typeof out.value_template === "string")
-    out.value_template = `{% if value_json is defined %}${out.value_template}{% else %}None{% endif %}`;
+  // Every topic these templates read carries a JSON object or nothing: a non-empty `value` is
+  // exactly a defined `value_json` there, and `value` is the shorter test.
+  const t = out.value_template;
+  if (typeof t === "string" && t.includes("value_json")) out.value_template = guardEmpty(t);
   if (typeof out.json_attributes_topic === "string")
-    out.json_attributes_template = "{{ value if value else '{}' }}";
+    out.json_attributes_template = "{{ value or '{}' }}";
   return out;
+}
+
+/** One `{{ expression }}`: guarded inside it (Jinja's `a if b else c` evaluates `a` only if `b`). */
+const ONE_EXPRESSION = /^\{\{ ((?:(?!\{\{|\}\}|\{%).)+) \}\}$/;
+
+function guardEmpty(template: string): string {
+  const m = ONE_EXPRESSION.exec(template);
+  if (m) return `{{ (${m[1]}) if value else None }}`;
+  return `{% if value %}${template}{% else %}None{% endif %}`;
 }
 
 /** The device a container hangs below: its Compose stack's, or the host's. */
@@ -163,12 +208,18 @@ export function containerComponents(ctx: DiscoveryContext, record: ContainerReco
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const stateTopic = ctx.topics.containerState(record.name);
   const icon = iconLabel(ctx, record);
-  const builtIn = containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon).map((spec) => ({
+  const specs = containerEntitySpecs(record, ctx.groups ?? ALL_GROUPS, icon);
+  // The state's fields as attributes on one entity (the first, Running by default), not on each:
+  // the same attributes on eight entities cost more than half of a container's discovery bytes.
+  const withAttributes = specs.find((spec) => !spec.eventTopic);
+  const builtIn = specs.map((spec) => ({
     key: spec.key,
     platform: spec.platform,
     config: spec.eventTopic
       ? { ...spec.config, state_topic: ctx.topics.containerEvents(record.name) }
-      : { ...spec.config, state_topic: stateTopic, json_attributes_topic: stateTopic },
+      : spec === withAttributes
+        ? { ...spec.config, state_topic: stateTopic, json_attributes_topic: stateTopic }
+        : { ...spec.config, state_topic: stateTopic },
   }));
   const features = extensionParts(ctx, "container", (ext) => ext.container?.(record));
   return [...builtIn, ...features.components].map((c) => ({
@@ -187,6 +238,8 @@ export function containerDiscovery(
   ctx: DiscoveryContext,
   record: ContainerRecord,
   removed: readonly ComponentKey[] = [],
+  /** The record's components when the caller already has them (they are not built twice). */
+  components: readonly Component[] = containerComponents(ctx, record),
 ): DiscoveryMessage[] {
   const deviceId = ctx.topics.containerDeviceId(record.name);
   const device: Record<string, unknown> = {
@@ -198,7 +251,7 @@ export function containerDiscovery(
   };
   const area = record.labels[LABELS.area];
   if (area) device.suggested_area = area;
-  return assemble(ctx, deviceId, device, containerComponents(ctx, record), removed, true);
+  return assemble(ctx, deviceId, device, components, removed, true);
 }
 
 /**
@@ -208,8 +261,9 @@ export function containerDiscovery(
  */
 export function withRemovalStubs(earlier: string, now: string): string | undefined {
   try {
-    const before = JSON.parse(earlier) as { components?: Record<string, Record<string, unknown>> };
-    const after = JSON.parse(now) as { components?: Record<string, Record<string, unknown>> };
+    const before = expand(JSON.parse(earlier) as Record<string, unknown>) as ExpandedDevice;
+    const sent = JSON.parse(now) as Record<string, unknown>;
+    const after = expand(sent) as ExpandedDevice;
     if (!before.components || !after.components) return undefined;
     const stubs: Record<string, { platform: unknown }> = {};
     for (const [key, c] of Object.entries(before.components)) {
@@ -217,16 +271,23 @@ export function withRemovalStubs(earlier: string, now: string): string | undefin
       if (announced && !(key in after.components)) stubs[key] = { platform: c.platform };
     }
     if (Object.keys(stubs).length === 0) return undefined;
-    return JSON.stringify({ ...after, components: { ...after.components, ...stubs } });
+    // Sent in the form `now` has (abbreviated, unless it is a long-key payload itself).
+    const merged = { ...after, components: { ...after.components, ...stubs } };
+    return JSON.stringify("cmps" in sent ? abbreviate(merged) : merged);
   } catch {
     return undefined;
   }
 }
 
+interface ExpandedDevice {
+  components?: Record<string, Record<string, unknown>>;
+}
+
 /** True when a retained discovery payload was published by this bridge for this host. */
 export function isOwnDiscoveryPayload(ctx: DiscoveryContext, payload: string): boolean {
   try {
-    const data = JSON.parse(payload) as {
+    // Either form: this version's abbreviated keys, or an earlier version's long ones.
+    const data = expand(JSON.parse(payload) as Record<string, unknown>) as {
       origin?: { name?: unknown };
       device?: { identifiers?: unknown };
     };

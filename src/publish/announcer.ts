@@ -2,7 +2,6 @@
 // exactly what was announced, and stops announcing a device a user deleted in Home Assistant.
 import type { Logger } from "pino";
 import {
-  type Component,
   type ComponentKey,
   containerComponents,
   containerDiscovery,
@@ -15,12 +14,15 @@ import type { ContainerRecord } from "../state/model.js";
 interface Announced {
   /** Discovery topics last published for the container. */
   topics: string[];
-  components: Component[];
+  /** Key and platform only: enough to remove a component (its config is not kept). */
+  components: ComponentKey[];
   /** Components dropped since first announced, kept as removal stubs. */
   removed: ComponentKey[];
   /** What the discovery payload depends on; recomputed only when this changes. */
   key: string;
 }
+
+const keyOf = (c: ComponentKey): ComponentKey => ({ key: c.key, platform: c.platform });
 
 /** Announces the devices a container's device hangs below, before the container's own. */
 export interface ParentAnnouncer {
@@ -75,10 +77,10 @@ export class Announcer {
     const turnedOff: ComponentKey[] = this.#ctx.groups
       ? containerComponents(everyGroup, record)
       : [];
-    const removed = [...(prev?.removed ?? []), ...(prev?.components ?? []), ...turnedOff].filter(
-      (c, i, all) => !keys.includes(c.key) && all.findIndex((o) => o.key === c.key) === i,
-    );
-    const messages = containerDiscovery(this.#ctx, record, removed);
+    const removed = [...(prev?.removed ?? []), ...(prev?.components ?? []), ...turnedOff]
+      .filter((c, i, all) => !keys.includes(c.key) && all.findIndex((o) => o.key === c.key) === i)
+      .map(keyOf);
+    const messages = containerDiscovery(this.#ctx, record, removed, components);
     const topics = messages.map((m) => m.topic);
     this.#parents?.announceParentOf(record);
     // Per-component discovery: a component that disappeared loses its own topic.
@@ -88,7 +90,7 @@ export class Announcer {
     for (const m of messages) {
       this.#publisher.setRetained(m.topic, JSON.stringify(m.payload), PRIORITY.discovery);
     }
-    this.#announced.set(record.name, { topics, components, removed, key });
+    this.#announced.set(record.name, { topics, components: components.map(keyOf), removed, key });
   }
 
   /** Clears every discovery topic announced for the container. */

@@ -9,6 +9,7 @@
 // The new topics are held back from the moment an old topic is seen, so Home Assistant is not
 // sent colliding unique ids first (it would log a conflict for each).
 import type { Logger } from "pino";
+import { expand } from "../homeassistant/abbreviations.js";
 import type { DiscoveryContext } from "../homeassistant/discovery.js";
 import { PRIORITY, type Publisher } from "../mqtt/publisher.js";
 
@@ -23,7 +24,10 @@ export interface Handover {
 
 function components(payload: string | undefined): Record<string, { platform?: unknown }> {
   try {
-    const parsed = JSON.parse(payload ?? "") as { components?: unknown };
+    // Either form: abbreviated (`cmps`, `p`) or an earlier version's long keys.
+    const parsed = expand(JSON.parse(payload ?? "") as Record<string, unknown>) as {
+      components?: unknown;
+    };
     const c = parsed.components;
     return typeof c === "object" && c !== null ? (c as Record<string, { platform?: unknown }>) : {};
   } catch {

@@ -3,6 +3,7 @@
 // retained messages of every host are collected; a host whose retained state names this very
 // engine (its `engine_id`) and that is not online is an earlier id of ours, and is cleared.
 // A host of another engine, or one online (another bridge on this engine), is never touched.
+import { expand } from "../homeassistant/abbreviations.js";
 import { ORIGIN_NAME, type Topics } from "../homeassistant/topics.js";
 
 /** The host id a device id of this bridge names (`dmb_<host>` or `dmb_<host>__...`). */
@@ -19,7 +20,8 @@ function deviceIdOf(topic: string, prefix: string): string | undefined {
 
 function isBridgeDiscovery(payload: string, host: string): boolean {
   try {
-    const data = JSON.parse(payload) as {
+    // Either form: abbreviated keys, or an earlier version's long ones.
+    const data = expand(JSON.parse(payload) as Record<string, unknown>) as {
       origin?: { name?: unknown };
       device?: { identifiers?: unknown };
     };

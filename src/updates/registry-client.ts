@@ -3,7 +3,8 @@
 // flight, and 429s honoured (waited out when short, else the registry is left alone until then).
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { Agent, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { Agent } from "../docker/http-agent.js";
 import { BridgeError, type ErrorCode } from "../errors.js";
 import type { Credentials } from "./auth-file.js";
 import { type ImageReference, registryHost } from "./reference.js";

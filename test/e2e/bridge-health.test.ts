@@ -1,6 +1,8 @@
 // Scenario 3: a healthcheck going from healthy to unhealthy and back reaches Home Assistant, while
 // the probes themselves (three exec events each) publish nothing at all.
+
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { haPayload } from "../helpers/ha-expand.js";
 import {
   type BridgeUnderTest,
   barrier,
@@ -79,7 +81,7 @@ describeE2E("bridge follows health", () => {
     });
     await rec.waitForState(state, { running: true, health: "healthy" });
     const announced = rec.messages.length;
-    const discovery = parse(rec.last(deviceTopic(topics, NAME)));
+    const discovery = haPayload(rec.last(deviceTopic(topics, NAME)));
     expect(Object.keys(discovery.components as object)).toEqual(
       expect.arrayContaining(["running", "health"]),
     );
@@ -138,7 +140,7 @@ describeE2E("bridge follows health", () => {
 
     // Home Assistant gets the device once, Health included; no state claims "no healthcheck".
     const configs = rec.messages.filter((m) => m.topic === deviceTopic(topics, name));
-    expect(configs.map((m) => Object.keys(parse(m.payload).components as object))).toEqual([
+    expect(configs.map((m) => Object.keys(haPayload(m.payload).components as object))).toEqual([
       expect.arrayContaining(["running", "health"]),
     ]);
     const health = rec.messages

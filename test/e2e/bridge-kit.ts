@@ -167,7 +167,7 @@ export function bridgeEnv(
   };
 }
 
-/** Starts a recorder, then the bridge in-process, as `main.ts` would with that environment. */
+/** Starts a recorder, then the bridge in-process, as `run.ts` would with that environment. */
 export async function startBridge(
   ctx: E2EServices,
   hostId: string,

@@ -1,7 +1,9 @@
 // Scenario 4: a Compose-style recreate (same name and labels, within the removal grace) keeps the
 // Home Assistant device and entities: no removal is ever published, and Compose v2's temporary
 // `<id12>_<name>` never shows up as a device.
+
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { haPayload } from "../helpers/ha-expand.js";
 import {
   type BridgeUnderTest,
   containerTopicsOf,
@@ -47,7 +49,7 @@ describeE2E("bridge keeps entities across a Compose recreate", () => {
   });
 
   const uniqueIds = (payload: string | undefined) =>
-    Object.values(parse(payload).components as Record<string, { unique_id: string }>).map(
+    Object.values(haPayload(payload).components as Record<string, { unique_id: string }>).map(
       (c) => c.unique_id,
     );
 

@@ -1,7 +1,9 @@
 // Scenarios 5 and 6: a removed container's entities go after the grace period (empty retained
 // payloads), and a renamed one's old entities go at once while the new name appears. Also a
 // container removed while the bridge was down: its retained entities are cleared at start-up.
+
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { haPayload } from "../helpers/ha-expand.js";
 import {
   type BridgeUnderTest,
   containerTopicsIn,
@@ -100,7 +102,7 @@ describeE2E("bridge removes entities", () => {
     await waitForCleared(rec, deviceTopic(topics, oldName), from);
     await waitForCleared(rec, topics.containerState(oldName), from);
     await rec.waitForState(topics.containerState(newName), { id, name: newName, running: true });
-    const discovery = parse(rec.last(deviceTopic(topics, newName)));
+    const discovery = haPayload(rec.last(deviceTopic(topics, newName)));
     const deviceId = topics.containerDeviceId(newName);
     expect(discovery).toMatchObject({
       device: { identifiers: [deviceId], name: newName },

@@ -1,7 +1,9 @@
 // The start-up scenario shared by the MQTT 3.1.1 and MQTT 5 runs: five containers in five states
 // exist before the bridge starts, and what Home Assistant and a fresh subscriber get is checked.
+
 import { expect } from "vitest";
 import type { Topics } from "../../src/homeassistant/topics.js";
+import { haPayload } from "../helpers/ha-expand.js";
 import type { Recorder } from "../helpers/recorder.js";
 import {
   barrier,
@@ -92,7 +94,7 @@ async function expectedState(docker: DockerApi, name: string): Promise<Record<st
 
 function expectDiscovery(topics: Topics, name: string, image: string, payload: string): void {
   const deviceId = topics.containerDeviceId(name);
-  const config = parse(payload);
+  const config = haPayload(payload);
   expect(config).toMatchObject({
     device: {
       identifiers: [deviceId],
@@ -175,7 +177,7 @@ export async function verifyStartup(
   );
   expect(rec.messages.filter((m) => execTopics.includes(m.topic))).toEqual([]);
 
-  const host = parse(rec.last(hostDeviceTopic(topics)));
+  const host = haPayload(rec.last(hostDeviceTopic(topics)));
   expect(host).toMatchObject({
     device: { identifiers: [topics.hostDeviceId()], name: topics.hostId },
     components: { engine: { platform: "binary_sensor", state_topic: topics.availability() } },

@@ -2,7 +2,9 @@
 // engine: an image pushed and run is up to date; a different image pushed under the same tag shows
 // as available within one check; an image built here (no RepoDigests) and one whose registry is
 // gone are reported as not checkable, with the reason.
+
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { haPayload } from "../helpers/ha-expand.js";
 import {
   type BridgeUnderTest,
   deviceTopic,
@@ -133,7 +135,7 @@ describeE2E("image updates: detection against a real registry", () => {
 
   it("announces an update entity on checked containers and the host's count", async () => {
     const retained = lastRetained(bridge.recorder, bridge.topics);
-    const device = parse(retained.get(deviceTopic(bridge.topics, "upd-app")));
+    const device = haPayload(retained.get(deviceTopic(bridge.topics, "upd-app")));
     const components = device.components as Record<string, Record<string, unknown>>;
     expect(components.update).toMatchObject({
       platform: "update",
@@ -141,10 +143,10 @@ describeE2E("image updates: detection against a real registry", () => {
     });
     // Install stays off until the control feature allows it.
     expect(components.update?.command_topic).toBeUndefined();
-    const optout = parse(retained.get(deviceTopic(bridge.topics, "upd-optout")));
+    const optout = haPayload(retained.get(deviceTopic(bridge.topics, "upd-optout")));
     expect((optout.components as Record<string, unknown>).update).toBeUndefined();
     expect(updateOf("upd-optout")).toBeUndefined();
-    const host = parse(retained.get(hostDeviceTopic(bridge.topics)));
+    const host = haPayload(retained.get(hostDeviceTopic(bridge.topics)));
     expect((host.components as Record<string, unknown>).updates_available).toBeDefined();
   });
 

@@ -4,6 +4,8 @@
 // a state payload (the value templates the bridge uses, evaluated by small JS equivalents). The
 // simulated Home Assistant that follows a recording is in ha-view.ts.
 
+import { expandLikeHa } from "./ha-expand.js";
+
 /** Home Assistant's discovery topic regex (after `<prefix>/`), mqtt/discovery.py TOPIC_MATCHER. */
 export const HA_DISCOVERY_TOPIC =
   /^(?<component>\w+)\/(?:(?<node>[a-zA-Z0-9_-]+)\/)?(?<object>[a-zA-Z0-9_-]+)\/config$/;
@@ -122,18 +124,6 @@ export const BUTTON_DEVICE_CLASSES = ["identify", "restart", "update"];
 export const SWITCH_DEVICE_CLASSES = ["outlet", "switch"];
 /** Platforms that act: command_topic required (mqtt/button.py, mqtt/switch.py). */
 const COMMAND_PLATFORMS = ["switch", "button"];
-/** Options a device payload shares with its components (mqtt/schemas.py SHARED_OPTIONS). */
-const SHARED_OPTIONS = [
-  "availability",
-  "availability_mode",
-  "availability_template",
-  "availability_topic",
-  "command_topic",
-  "payload_available",
-  "payload_not_available",
-  "state_topic",
-];
-
 /** One entity as Home Assistant sets it up from a discovery message. */
 export interface HaEntity {
   /** The discovery topic it came from. */
@@ -163,14 +153,18 @@ export function allKeys(value: unknown): string[] {
   return [];
 }
 
-/** Splits a discovery message into the entities Home Assistant would set up or remove. */
+/**
+ * Splits a discovery message into the entities Home Assistant would set up or remove, read as
+ * Home Assistant reads it (ha-expand.ts: abbreviations expanded, shared options inherited).
+ */
 export function parseDiscovery(
   prefix: string,
   topic: string,
-  payload: Record<string, unknown>,
+  raw: Record<string, unknown>,
 ): ParsedDiscovery {
   const match = HA_DISCOVERY_TOPIC.exec(topic.slice(prefix.length + 1));
   const component = match?.groups?.component ?? "";
+  const payload = expandLikeHa(raw, component === "device");
   const device = isObject(payload.device) ? payload.device : {};
   if (component !== "device") {
     return {
@@ -188,18 +182,11 @@ export function parseDiscovery(
   }
   const parsed: ParsedDiscovery = { entities: [], removed: [] };
   const components = isObject(payload.components) ? payload.components : {};
-  for (const [key, raw] of Object.entries(components)) {
-    const c = isObject(raw) ? raw : {};
-    const platform = String(c.platform ?? "");
-    if (Object.keys(c).length === 1) {
-      parsed.removed.push({ key, platform });
-      continue;
-    }
-    const config: Record<string, unknown> = { ...c };
-    for (const option of SHARED_OPTIONS) {
-      if (option in payload && !(option in config)) config[option] = payload[option];
-    }
-    parsed.entities.push({ topic, key, platform, device, config });
+  for (const [key, c] of Object.entries(components)) {
+    const config = isObject(c) ? c : {};
+    const platform = String(config.platform ?? "");
+    if (Object.keys(config).length === 1) parsed.removed.push({ key, platform });
+    else parsed.entities.push({ topic, key, platform, device, config });
   }
   return parsed;
 }
@@ -344,13 +331,14 @@ export function discoveryProblems(prefix: string, topic: string, text: string): 
   const match = HA_DISCOVERY_TOPIC.exec(topic.slice(prefix.length + 1));
   if (!match) problems.push(`${topic}: does not match Home Assistant's discovery topic regex`);
   if (text === "") return problems;
-  let payload: unknown;
+  let parsedText: unknown;
   try {
-    payload = JSON.parse(text);
+    parsedText = JSON.parse(text);
   } catch {
     return [...problems, `${topic}: payload is not JSON`];
   }
-  if (!isObject(payload)) return [...problems, `${topic}: payload is not a JSON object`];
+  if (!isObject(parsedText)) return [...problems, `${topic}: payload is not a JSON object`];
+  const payload = expandLikeHa(parsedText, match?.groups?.component === "device");
   const origin = payload.origin;
   if (!isObject(origin) || typeof origin.name !== "string" || origin.name === "")
     problems.push(`${topic}: origin.name is required`);
@@ -375,7 +363,7 @@ export function discoveryProblems(prefix: string, topic: string, text: string): 
       }
   }
   if (!match) return problems;
-  for (const entity of parseDiscovery(prefix, topic, payload).entities)
+  for (const entity of parseDiscovery(prefix, topic, parsedText).entities)
     checkEntity(entity, problems);
   return problems;
 }
@@ -452,8 +440,27 @@ const TEMPLATE_SHAPES: {
       isJson ? renderValueTemplate(String(inner), payload) : "None",
   },
   {
+    // {% if value %}...{% else %}None{% endif %}: None for an empty payload, the inner template
+    // otherwise (which fails, as in Jinja, if a non-empty payload is not JSON).
+    shape: /^\{% if value %\}(.*)\{% else %\}None\{% endif %\}$/,
+    render: ([, inner], _v, payload) =>
+      payload !== "" ? renderValueTemplate(String(inner), payload) : "None",
+  },
+  {
+    // {{ (expression) if value else None }}: None for an empty payload, else the expression
+    // (Jinja evaluates it only then; it fails, as in Jinja, if the payload is not JSON).
+    shape: /^\{\{ \((.*)\) if value else None \}\}$/,
+    render: ([, inner], _v, payload) =>
+      payload !== "" ? renderValueTemplate(`{{ ${String(inner)} }}`, payload) : "None",
+  },
+  {
     // {{ value if value else '{}' }}: the payload, or an empty object for an empty payload
     shape: /^\{\{ value if value else '\{\}' \}\}$/,
+    render: (_m, _v, payload) => payload || "{}",
+  },
+  {
+    // {{ value or '{}' }}: the same, shorter
+    shape: /^\{\{ value or '\{\}' \}\}$/,
     render: (_m, _v, payload) => payload || "{}",
   },
   {
@@ -533,7 +540,10 @@ export function renderValueTemplate(template: string, payload: string): string {
   for (const { shape, render } of TEMPLATE_SHAPES) {
     const m = shape.exec(template);
     if (!m) continue;
-    const guarded = /value_json is defined|^\{\{ value /.test(template);
+    const guarded =
+      /value_json is defined|^\{\{ value |^\{% if value %\}|if value else None \}\}$/.test(
+        template,
+      );
     if (value === undefined && !guarded)
       throw new Error(`'value_json' is undefined rendering ${template} for payload '${payload}'`);
     return render([...m], value ?? {}, payload, value !== undefined);

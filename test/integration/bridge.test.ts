@@ -1,6 +1,7 @@
 // The bridge end to end over real sockets: fake engine (the 20.10 captures) -> bridge -> aedes,
 // asserted as Home Assistant and an automation subscribed to the broker would see it.
 import { afterEach, describe, expect, it } from "vitest";
+import { haComponents, haPayload } from "../helpers/ha-expand.js";
 import { type Harness, startHarness } from "../helpers/harness.js";
 import { Recorder } from "../helpers/recorder.js";
 
@@ -32,8 +33,8 @@ describe("start-up", () => {
     expect(state("probe-healthy")).toMatchObject({ status: "running", health: "healthy" });
     expect(state("probe-unhealthy")).toMatchObject({ status: "running", health: "unhealthy" });
 
-    const healthy = JSON.parse(retained.get(device(h, "probe-healthy")) ?? "null");
-    expect(Object.keys(healthy.components)).toEqual([
+    const healthy = haPayload(retained.get(device(h, "probe-healthy")));
+    expect(Object.keys(haComponents(healthy))).toEqual([
       "running",
       "health",
       "status",
@@ -51,12 +52,12 @@ describe("start-up", () => {
       model: "probe/busybox:1",
       via_device: "dmb_test",
     });
-    const sleeper = JSON.parse(retained.get(device(h, "probe-sleeper")) ?? "null");
-    expect(Object.keys(sleeper.components)).not.toContain("health");
-    expect(Object.keys(sleeper.components)).toContain("running");
-    expect(retained.get(topics.deviceDiscovery(topics.hostDeviceId()))).toContain(
-      '"device_class":"connectivity"',
-    );
+    const sleeper = haPayload(retained.get(device(h, "probe-sleeper")));
+    expect(Object.keys(haComponents(sleeper))).not.toContain("health");
+    expect(Object.keys(haComponents(sleeper))).toContain("running");
+    expect(
+      haComponents(retained.get(topics.deviceDiscovery(topics.hostDeviceId()))).engine,
+    ).toMatchObject({ device_class: "connectivity" });
     expect(retained.get(topics.availability())).toBe("online");
   });
 

@@ -8,6 +8,7 @@ import { loadConfig } from "../../src/config/loader.js";
 import { createLogger } from "../../src/runtime/log.js";
 import { type Service, startService } from "../../src/runtime/service.js";
 import type { FakeEngine } from "../helpers/fake-engine.js";
+import { haPayload } from "../helpers/ha-expand.js";
 import {
   discoveryProblems,
   HaView,
@@ -89,7 +90,8 @@ async function startBridgeWith(harness: Harness, env: Record<string, string>): P
 const retainedDiscovery = (harness: Harness) =>
   Recorder.retainedSnapshot(harness.broker.url, `${PREFIX}/#`);
 
-const json = (text: string | undefined) => JSON.parse(text ?? "null") as Record<string, unknown>;
+/** A discovery payload as Home Assistant reads it (long keys, shared options inherited). */
+const json = (text: string | undefined) => haPayload(text);
 
 /** A device's components, as published and retained. */
 function componentsOf(retained: Map<string, string>, deviceTopic: string) {

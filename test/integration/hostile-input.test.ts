@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { haPayload } from "../helpers/ha-expand.js";
 import { buildPackage, runProcess } from "../helpers/process.js";
 import { type Kit, startKit } from "../helpers/resilience-kit.js";
 import { eventsOn, runAndWait } from "../helpers/resilience-views.js";
@@ -171,7 +172,7 @@ describe("names and labels", () => {
       if (m.topic.startsWith("homeassistant/") && m.payload !== "") {
         // Home Assistant drops any discovery topic that does not match its regex.
         expect(m.topic).toMatch(/^homeassistant\/device\/[a-zA-Z0-9_-]+\/config$/);
-        devices.set(m.topic, JSON.parse(m.payload));
+        devices.set(m.topic, haPayload(m.payload));
       }
     }
     const containerDevices = [...devices.values()].filter((d) =>

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { type Fleet, hostTopics, retainedView, startFleet } from "../helpers/fleet.js";
+import { haPayload } from "../helpers/ha-expand.js";
 
 const alphaTopics = hostTopics("alpha");
 const betaTopics = hostTopics("beta");
@@ -54,9 +55,7 @@ describe("two engines through one bridge", () => {
 
     const retained = await retainedView(f.broker.url, "#");
     const discovery = (t: typeof alphaTopics) =>
-      JSON.parse(
-        retained.get(t.deviceDiscovery(t.containerDeviceId("web"))) ?? "null",
-      ) as Discovery | null;
+      haPayload(retained.get(t.deviceDiscovery(t.containerDeviceId("web")))) as Discovery | null;
     const a = discovery(alphaTopics);
     const b = discovery(betaTopics);
     if (!a || !b) throw new Error("a container device is missing");

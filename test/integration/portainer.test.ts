@@ -19,6 +19,7 @@ import {
   waitOnline,
   waitUntil,
 } from "../helpers/fleet.js";
+import { haPayload } from "../helpers/ha-expand.js";
 import { HaView } from "../helpers/ha-rules.js";
 
 /** Safe in topics and Home Assistant ids; no `__`, which joins host and container ids. */
@@ -70,7 +71,9 @@ describe("Portainer next to a direct engine", () => {
       const t = hostTopics(host);
       expect(retained.has(t.deviceDiscovery(t.hostDeviceId()))).toBe(true);
       const device = retained.get(t.deviceDiscovery(t.containerDeviceId(container))) ?? "{}";
-      expect(JSON.parse(device).device?.via_device).toBe(t.hostDeviceId());
+      expect((haPayload(device).device as { via_device?: string }).via_device).toBe(
+        t.hostDeviceId(),
+      );
     }
     expect([...retained.keys()].filter((k) => /kube|pod/.test(k))).toEqual([]);
     expect(portainer.requests.filter((r) => r.path.startsWith("/api/endpoints/3"))).toEqual([]);

@@ -3,6 +3,7 @@
 // gets none, a container the engine cannot describe is reported as not checkable (and its entity
 // unavailable), and its update topic is cleared when it goes.
 import { afterEach, expect, it } from "vitest";
+import { haComponents } from "../helpers/ha-expand.js";
 import { discoveryProblems } from "../helpers/ha-rules.js";
 import { type Harness, startHarness } from "../helpers/harness.js";
 
@@ -29,14 +30,14 @@ it("announces update entities Home Assistant accepts, and publishes and clears t
   const web = topics.deviceDiscovery(topics.containerDeviceId("web"));
   const host = topics.deviceDiscovery(topics.hostDeviceId());
   await rec.waitFor("the update entity and the host count", () => {
-    const c = rec.last(web) && JSON.parse(rec.last(web) ?? "{}").components;
-    const hc = rec.last(host) && JSON.parse(rec.last(host) ?? "{}").components;
+    const c = haComponents(rec.last(web));
+    const hc = haComponents(rec.last(host));
     return c?.update !== undefined && hc?.updates_available !== undefined;
   });
   for (const topic of [web, host, topics.deviceDiscovery(topics.containerDeviceId("skip"))]) {
     expect(discoveryProblems(PREFIX, topic, rec.last(topic) ?? ""), topic).toEqual([]);
   }
-  const update = JSON.parse(rec.last(web) ?? "{}").components.update;
+  const update = haComponents(rec.last(web)).update ?? {};
   expect(update).toMatchObject({
     platform: "update",
     state_topic: "docker/nas/containers/web/update",
@@ -48,8 +49,7 @@ it("announces update entities Home Assistant accepts, and publishes and clears t
   // Install needs the control allowlist: not offered.
   expect(update.command_topic).toBeUndefined();
   expect(
-    JSON.parse(rec.last(topics.deviceDiscovery(topics.containerDeviceId("skip"))) ?? "{}")
-      .components.update,
+    haComponents(rec.last(topics.deviceDiscovery(topics.containerDeviceId("skip")))).update,
   ).toBeUndefined();
 
   // The fake engine has no image to describe: not checkable, with the reason, never up to date.

@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { containerInspectSchema, containerListSchema } from "../../src/docker/schemas.js";
-import { hostDiscovery, stackDiscovery } from "../../src/homeassistant/aggregates.js";
+import {
+  hostDiscovery as hostDiscoveryOnWire,
+  stackDiscovery as stackDiscoveryOnWire,
+} from "../../src/homeassistant/aggregates.js";
 import {
   type Component,
-  containerDiscovery,
+  containerDiscovery as containerDiscoveryOnWire,
   type DiscoveryContext,
   type DiscoveryMessage,
   type DiscoveryMode,
@@ -13,6 +16,7 @@ import type { LabelProblem } from "../../src/homeassistant/labels.js";
 import { Topics } from "../../src/homeassistant/topics.js";
 import type { ContainerRecord } from "../../src/state/model.js";
 import { recordFromInspect, recordFromSummary } from "../../src/state/reducer.js";
+import { expandKeys, expandLikeHa } from "../helpers/ha-expand.js";
 import { discoveryProblems, entityIdOn, parseDiscovery } from "../helpers/ha-rules.js";
 import { readJsonFixture } from "./fixtures.js";
 
@@ -21,6 +25,33 @@ import { readJsonFixture } from "./fixtures.js";
 const HA_TOPIC =
   /^homeassistant\/(?:device\/[a-zA-Z0-9_-]+|\w+\/(?:[a-zA-Z0-9_-]+\/)?[a-zA-Z0-9_-]+)\/config$/;
 const DEFAULT_ENTITY_ID = /^[a-z_]+\.[a-z0-9]+(_[a-z0-9]+)*$/;
+
+/**
+ * The messages with Home Assistant's abbreviations expanded (ha-expand.ts, its own table): the
+ * assertions below read long keys; "the wire form" tests check the abbreviated payloads.
+ */
+function asHaReads(messages: DiscoveryMessage[]): DiscoveryMessage[] {
+  return messages.map((m) => ({ topic: m.topic, payload: expandKeys(m.payload) }));
+}
+
+/** Device mode: the state topic most components read is sent once, at device level. */
+function sharedState(
+  components: Record<string, Record<string, unknown>>,
+  stateTopic: string,
+): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    Object.entries(components).map(([key, { state_topic, ...rest }]) => [
+      key,
+      state_topic === stateTopic ? rest : { ...rest, state_topic },
+    ]),
+  );
+}
+const containerDiscovery = (...a: Parameters<typeof containerDiscoveryOnWire>) =>
+  asHaReads(containerDiscoveryOnWire(...a));
+const hostDiscovery = (...a: Parameters<typeof hostDiscoveryOnWire>) =>
+  asHaReads(hostDiscoveryOnWire(...a));
+const stackDiscovery = (...a: Parameters<typeof stackDiscoveryOnWire>) =>
+  asHaReads(stackDiscoveryOnWire(...a));
 
 function topicsFor(hostId: string): Topics {
   return new Topics({ baseTopic: "docker", hostId, discoveryPrefix: "homeassistant" });
@@ -48,8 +79,10 @@ function sleeperRecord(): ContainerRecord {
 
 /** Every value template renders None (unknown) for the empty payload that clears a state. */
 const guarded = (template: string) =>
-  `{% if value_json is defined %}${template}{% else %}None{% endif %}`;
-const ATTRIBUTES_TEMPLATE = "{{ value if value else '{}' }}";
+  template.startsWith("{{ ")
+    ? `{{ (${template.slice(3, -3)}) if value else None }}`
+    : `{% if value %}${template}{% else %}None{% endif %}`;
+const ATTRIBUTES_TEMPLATE = "{{ value or '{}' }}";
 const ORIGIN = { name: "docker-mqtt-bridge", sw_version: "1.2.3" };
 const AVAILABILITY = [{ topic: "docker/nas/availability" }];
 const STATUSES = ["created", "running", "paused", "restarting", "removing", "exited", "dead"];
@@ -94,8 +127,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "binary_sensor.probe_healthy_health",
     object_id: "probe_healthy_health",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   status: {
     platform: "sensor",
@@ -107,8 +138,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "sensor.probe_healthy_status",
     object_id: "probe_healthy_status",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   started: {
     platform: "sensor",
@@ -120,8 +149,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "sensor.probe_healthy_started",
     object_id: "probe_healthy_started",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   exit_code: {
     platform: "sensor",
@@ -135,8 +162,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "sensor.probe_healthy_exit_code",
     object_id: "probe_healthy_exit_code",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   restart_count: {
     platform: "sensor",
@@ -149,8 +174,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "sensor.probe_healthy_restart_count",
     object_id: "probe_healthy_restart_count",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   image: {
     platform: "sensor",
@@ -163,8 +186,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "sensor.probe_healthy_image",
     object_id: "probe_healthy_image",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   oom_killed: {
     platform: "binary_sensor",
@@ -177,8 +198,6 @@ const HEALTHY_COMPONENTS = {
     default_entity_id: "binary_sensor.probe_healthy_oom_killed",
     object_id: "probe_healthy_oom_killed",
     state_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_topic: "docker/nas/containers/probe-healthy/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   events: {
     platform: "event",
@@ -215,8 +234,6 @@ const SLEEPER_COMPONENTS = {
     default_entity_id: "sensor.probe_sleeper_status",
     object_id: "probe_sleeper_status",
     state_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   started: {
     platform: "sensor",
@@ -228,8 +245,6 @@ const SLEEPER_COMPONENTS = {
     default_entity_id: "sensor.probe_sleeper_started",
     object_id: "probe_sleeper_started",
     state_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   exit_code: {
     platform: "sensor",
@@ -243,8 +258,6 @@ const SLEEPER_COMPONENTS = {
     default_entity_id: "sensor.probe_sleeper_exit_code",
     object_id: "probe_sleeper_exit_code",
     state_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   restart_count: {
     platform: "sensor",
@@ -257,8 +270,6 @@ const SLEEPER_COMPONENTS = {
     default_entity_id: "sensor.probe_sleeper_restart_count",
     object_id: "probe_sleeper_restart_count",
     state_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   image: {
     platform: "sensor",
@@ -271,8 +282,6 @@ const SLEEPER_COMPONENTS = {
     default_entity_id: "sensor.probe_sleeper_image",
     object_id: "probe_sleeper_image",
     state_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   oom_killed: {
     platform: "binary_sensor",
@@ -285,8 +294,6 @@ const SLEEPER_COMPONENTS = {
     default_entity_id: "binary_sensor.probe_sleeper_oom_killed",
     object_id: "probe_sleeper_oom_killed",
     state_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_topic: "docker/nas/containers/probe-sleeper/state",
-    json_attributes_template: ATTRIBUTES_TEMPLATE,
   },
   events: {
     platform: "event",
@@ -352,7 +359,11 @@ interface Entity {
 function entitiesOf(message: DiscoveryMessage): Entity[] {
   const parts = message.topic.split("/");
   if (parts[1] === "device") {
-    const cmps = message.payload.components as Record<string, Record<string, unknown>>;
+    // As Home Assistant sets them up: with the device payload's shared options.
+    const cmps = expandLikeHa(message.payload, true).components as Record<
+      string,
+      Record<string, unknown>
+    >;
     return Object.values(cmps).map((c) => ({ platform: String(c.platform), config: c }));
   }
   return [{ platform: String(parts[1]), config: message.payload }];
@@ -393,7 +404,8 @@ describe("container discovery, device mode", () => {
           device: HEALTHY_DEVICE,
           origin: ORIGIN,
           availability: AVAILABILITY,
-          components: HEALTHY_COMPONENTS,
+          state_topic: "docker/nas/containers/probe-healthy/state",
+          components: sharedState(HEALTHY_COMPONENTS, "docker/nas/containers/probe-healthy/state"),
           qos: 1,
         },
       },
@@ -408,7 +420,8 @@ describe("container discovery, device mode", () => {
           device: SLEEPER_DEVICE,
           origin: ORIGIN,
           availability: AVAILABILITY,
-          components: SLEEPER_COMPONENTS,
+          state_topic: "docker/nas/containers/probe-sleeper/state",
+          components: sharedState(SLEEPER_COMPONENTS, "docker/nas/containers/probe-sleeper/state"),
           qos: 1,
         },
       },
@@ -424,7 +437,11 @@ describe("container discovery, device mode", () => {
         device: SLEEPER_DEVICE,
         origin: ORIGIN,
         availability: AVAILABILITY,
-        components: { ...SLEEPER_COMPONENTS, health: { platform: "binary_sensor" } },
+        state_topic: "docker/nas/containers/probe-sleeper/state",
+        components: {
+          ...sharedState(SLEEPER_COMPONENTS, "docker/nas/containers/probe-sleeper/state"),
+          health: { platform: "binary_sensor" },
+        },
         qos: 1,
       },
     });
@@ -440,8 +457,11 @@ describe("container discovery, device mode", () => {
     expect(components.running).toMatchObject({
       unique_id: `${deviceId}_running`,
       default_entity_id: `binary_sensor.${deviceId?.slice("dmb_nas__".length)}_running`,
-      state_topic: `docker/nas/containers/${deviceId?.slice("dmb_nas__".length)}/state`,
     });
+    // Read by every component from the device level.
+    expect(message.payload.state_topic).toBe(
+      `docker/nas/containers/${deviceId?.slice("dmb_nas__".length)}/state`,
+    );
     expectValidForHomeAssistant(message);
   });
 
@@ -461,9 +481,21 @@ describe("container discovery, device mode", () => {
       name: "Media server",
       suggested_area: "Attic",
     });
-    expect(components.running).toEqual({ ...SLEEPER_COMPONENTS.running, icon: "mdi:movie" });
-    expect(components.status).toEqual({ ...SLEEPER_COMPONENTS.status, icon: "mdi:movie" });
-    expect(components.exit_code).toEqual(SLEEPER_COMPONENTS.exit_code);
+    const own = sharedState(SLEEPER_COMPONENTS, "docker/nas/containers/probe-sleeper/state");
+    expect(components.running).toEqual({
+      ...own.running,
+      icon: "mdi:movie",
+      object_id: "probe_sleeper_running",
+    });
+    expect(components.status).toEqual({
+      ...own.status,
+      icon: "mdi:movie",
+      object_id: "probe_sleeper_status",
+    });
+    expect(components.exit_code).toEqual({
+      ...own.exit_code,
+      object_id: "probe_sleeper_exit_code",
+    });
   });
 
   it("hangs a Compose container below its stack's device, or the host's with stacks off", () => {
@@ -478,9 +510,10 @@ describe("container discovery, device mode", () => {
 
   it("announces only the enabled entity groups", () => {
     const few = ctxFor("nas", "device", { groups: new Set(["running", "health"] as const) });
+    const own = sharedState(HEALTHY_COMPONENTS, "docker/nas/containers/probe-healthy/state");
     expect(containerDiscovery(few, healthyRecord())[0]?.payload.components).toEqual({
-      running: HEALTHY_COMPONENTS.running,
-      health: HEALTHY_COMPONENTS.health,
+      running: own.running,
+      health: own.health,
     });
   });
 });
@@ -605,7 +638,8 @@ describe("host discovery", () => {
         payload: {
           device: HOST_DEVICE,
           origin: ORIGIN,
-          components: HOST_COMPONENTS,
+          state_topic: "docker/nas/state",
+          components: sharedState(HOST_COMPONENTS, "docker/nas/state"),
           qos: 1,
         },
       },
@@ -848,8 +882,9 @@ describe("label values Home Assistant would reject", () => {
       discoveryProblems("homeassistant", message.topic, JSON.stringify(message.payload)),
     ).toEqual([]);
     const components = message.payload.components as Record<string, Record<string, unknown>>;
-    expect(components.running).toEqual(SLEEPER_COMPONENTS.running);
-    expect(components.status).toEqual(SLEEPER_COMPONENTS.status);
+    const own = sharedState(SLEEPER_COMPONENTS, "docker/nas/containers/probe-sleeper/state");
+    expect(components.running).toEqual(own.running);
+    expect(components.status).toEqual(own.status);
     expect(message.payload.device).toMatchObject({ suggested_area: "Attic" });
     expect(problems).toEqual([
       {

@@ -13,6 +13,7 @@ import { Topics } from "../../src/homeassistant/topics.js";
 import type { ContainerRecord } from "../../src/state/model.js";
 import { RUNNING_AVAILABILITY, statsDiscovery } from "../../src/stats/entities.js";
 import { statsSelection } from "../../src/stats/selection.js";
+import { haComponents } from "../helpers/ha-expand.js";
 import { discoveryProblems, parseDiscovery } from "../helpers/ha-rules.js";
 import { runningRecord } from "./fixtures.js";
 
@@ -100,7 +101,7 @@ describe("selection", () => {
       engineVersion: "29.0",
       apiVersion: "1.51",
     });
-    const cmps = (message?.payload.components ?? {}) as Record<string, Record<string, unknown>>;
+    const cmps = haComponents(message?.payload);
     expect(cmps.stats_cpu).toMatchObject({
       name: "Containers CPU",
       state_topic: "docker/pi/stats",
