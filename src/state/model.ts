@@ -1,5 +1,5 @@
 // The container record: what the bridge knows about one container, keyed by name.
-import { z } from "zod";
+import { z } from "zod/v3";
 
 export const containerStatuses = [
   "created",
