@@ -4,6 +4,7 @@
 // (a pending timer, nothing else) after it has settled.
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { REPO } from "../bridge-process.js";
 import { percentile, sleep } from "../clock.js";
 import type { BenchContext } from "../context.js";
 
@@ -25,6 +26,18 @@ const PEAK_SCRIPT =
   "process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status','utf8'))[1])";
 /** Does nothing but keep the event loop alive, as an idle bridge would. */
 export const IDLE_SCRIPT = "setTimeout(() => {}, 1e9)";
+
+/**
+ * The packages the bridge is built on, loaded as the bridge loads them (undici's Agent through the
+ * bridge's own http-agent module, zod's v3 API) with main.ts's V8 settings, and nothing else: the
+ * part of start-up time and memory no change to the bridge's own code can remove.
+ */
+const PACKAGES_SCRIPT = [
+  'import "mqtt"; import "./dist/docker/http-agent.js"; import "zod/v3"; import "pino"; import "convict";',
+  'import { readFileSync } from "node:fs";',
+  "process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status','utf8'))[1]);",
+].join("\n");
+const MAIN_FLAGS = ["--semi-space-growth-factor=1", "--liftoff-only"];
 
 /** VmRSS and VmHWM of a process, MiB. */
 export function rssOf(pid: number): { rssMiB: number; peakMiB: number } {
@@ -53,6 +66,17 @@ export async function runFloor(ctx: BenchContext): Promise<void> {
   for (let i = 0; i < 5; i++) {
     peaks.push(Number(execFileSync(node, ["-e", PEAK_SCRIPT], { encoding: "utf8" })) / 1024);
   }
+  const packageTimes: number[] = [];
+  const packagePeaks: number[] = [];
+  for (let i = 0; i < (ctx.options.quick ? 3 : 5); i++) {
+    const t0 = process.hrtime.bigint();
+    const args = [...MAIN_FLAGS, "--input-type=module", "-e", PACKAGES_SCRIPT];
+    const kb = execFileSync(node, args, { cwd: REPO, encoding: "utf8" });
+    packageTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    packagePeaks.push(Number(kb) / 1024);
+  }
+  packageTimes.sort((a, b) => a - b);
+  packagePeaks.sort((a, b) => a - b);
   const settleS = ctx.options.quick ? 2 : 5;
   const idle = spawnIdleNode(node);
   let steady: { rssMiB: number; peakMiB: number };
@@ -91,6 +115,25 @@ export async function runFloor(ctx: BenchContext): Promise<void> {
     samples: `median of ${peaks.length}`,
     setup,
     note: "read from /proc/self/status as the script ends",
+  });
+  const packagesSetup = `Node ${version}: mqtt, undici's Agent, zod/v3, pino, convict`;
+  ctx.add({
+    scenario: "floor",
+    name: "the bridge's packages alone: spawn to exit",
+    value: percentile(packageTimes, 50),
+    unit: "s",
+    samples: `median of ${packageTimes.length}`,
+    setup: packagesSetup,
+    note: "loading what the bridge is built on, with main.ts's V8 settings, and nothing else",
+  });
+  ctx.add({
+    scenario: "floor",
+    name: "the bridge's packages alone: peak RSS (VmHWM)",
+    value: percentile(packagePeaks, 50),
+    unit: "MiB",
+    samples: `median of ${packagePeaks.length}`,
+    setup: packagesSetup,
+    note: "the part of the bridge's memory its own code cannot remove",
   });
   ctx.add({
     scenario: "floor",

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Dispatcher } from "undici";
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import { DockerError } from "../errors.js";
 import { AbortRelay } from "./abort-relay.js";
 import { withStableId } from "./engine-identity.js";

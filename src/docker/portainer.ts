@@ -1,7 +1,7 @@
 // Portainer's API: lists the Docker environments and turns each into an engine endpoint that goes
 // through Portainer's Docker proxy with an API key. The key is never part of a URL or a message.
 import type { Dispatcher } from "undici";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { DockerError } from "../errors.js";
 import type { EngineEndpoint } from "./client.js";
 import { Agent } from "./http-agent.js";
@@ -87,7 +87,7 @@ export class PortainerClient {
     } catch {
       throw new DockerError("DOCKER_BAD_RESPONSE", "Portainer /api/endpoints did not answer JSON");
     }
-    const parsed = z.array(environmentSchema.loose()).safeParse(json);
+    const parsed = z.array(environmentSchema.passthrough()).safeParse(json);
     if (!parsed.success) {
       throw new DockerError(
         "DOCKER_BAD_RESPONSE",

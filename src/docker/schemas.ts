@@ -1,6 +1,6 @@
 // zod schemas for what the Engine API sends. Only the fields the bridge reads are declared;
 // everything else passes through untouched. Data types are inferred from these, written once.
-import { z } from "zod";
+import { z } from "zod/v3";
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -85,12 +85,15 @@ export const versionSchema = z.object({
 export type EngineVersion = z.infer<typeof versionSchema>;
 
 /** `GET /exec/{id}/json`: only what tells a healthcheck probe from another exec. */
-export const execInspectSchema = z.looseObject({
-  ProcessConfig: z
-    .looseObject({
-      entrypoint: z.string().optional(),
-      arguments: z.array(z.string()).nullable().optional(),
-    })
-    .nullable()
-    .optional(),
-});
+export const execInspectSchema = z
+  .object({
+    ProcessConfig: z
+      .object({
+        entrypoint: z.string().optional(),
+        arguments: z.array(z.string()).nullable().optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
+  })
+  .passthrough();

@@ -13,7 +13,7 @@ export { BridgeError, ConfigError, DockerError, type ErrorCode } from "../errors
 export type { ContainerModelDeps, ModelChange } from "../state/container-model.js";
 export { ContainerModel } from "../state/container-model.js";
 export type { ContainerRecord, ContainerStatus, Health } from "../state/model.js";
-export { containerRecordSchema, containerStatuses, healthValues } from "../state/model.js";
+export { containerStatuses, healthValues } from "../state/model.js";
 export type { Change, ContainerMap, InspectNeed, Reduction } from "../state/reducer.js";
 export {
   applyEvent,
@@ -49,3 +49,4 @@ export type {
   VolumeEvent,
 } from "./events.js";
 export { EVENT_ACTIONS, toDockerEvent } from "./events.js";
+export { containerRecordSchema } from "./record-schema.js";

@@ -1,5 +1,4 @@
 // The container record: what the bridge knows about one container, keyed by name.
-import { z } from "zod";
 
 export const containerStatuses = [
   "created",
@@ -13,31 +12,36 @@ export const containerStatuses = [
 
 export const healthValues = ["healthy", "unhealthy", "starting", "none"] as const;
 
-export const containerRecordSchema = z.object({
-  name: z.string(),
-  id: z.string(),
-  image: z.string(),
-  status: z.enum(containerStatuses),
+export type ContainerStatus = (typeof containerStatuses)[number];
+export type Health = (typeof healthValues)[number];
+
+/**
+ * One container as the bridge knows it. The library's `containerRecordSchema`
+ * (src/lib/record-schema.ts) validates the same shape; a compile-time check keeps the two equal.
+ * Plain types here: the service needs no schema for its own records.
+ */
+export interface ContainerRecord {
+  name: string;
+  id: string;
+  image: string;
+  status: ContainerStatus;
   /** True only while the process runs and is not paused. */
-  running: z.boolean(),
+  running: boolean;
   /** "none" when the container has no healthcheck. */
-  health: z.enum(healthValues),
-  exit_code: z.number().int().nullable(),
-  oom_killed: z.boolean(),
-  started_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
-  restart_count: z.number().int(),
-  compose_project: z.string().nullable(),
-  compose_service: z.string().nullable(),
-  labels: z.record(z.string(), z.string()),
+  health: Health;
+  exit_code: number | null;
+  oom_killed: boolean;
+  started_at: string | null;
+  finished_at: string | null;
+  restart_count: number;
+  compose_project: string | null;
+  compose_service: string | null;
+  labels: Record<string, string>;
   /** The healthcheck command as the engine reports it in exec events, or null. */
-  healthcheck: z.string().nullable(),
+  healthcheck: string | null;
   /** `HostConfig.RestartPolicy.Name` ("no" for none), or null while only an event or list entry told of it. */
-  restart_policy: z.string().nullable(),
-});
-export type ContainerRecord = z.infer<typeof containerRecordSchema>;
-export type ContainerStatus = ContainerRecord["status"];
-export type Health = ContainerRecord["health"];
+  restart_policy: string | null;
+}
 
 /** The record as published on the state topic: labels and internal fields left out. */
 export function publicState(record: ContainerRecord): Record<string, unknown> {

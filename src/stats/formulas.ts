@@ -1,39 +1,47 @@
 // The numbers `docker stats` shows, computed from the Engine API's stats payloads: pure functions
 // of one sample (and the previous one, for CPU), for cgroup v1 and v2 alike.
-import { z } from "zod";
+import { z } from "zod/v3";
 
-const cpuStatsSchema = z.looseObject({
-  cpu_usage: z.looseObject({
-    total_usage: z.number().default(0),
-    percpu_usage: z.array(z.number()).nullish(),
-  }),
-  system_cpu_usage: z.number().optional(),
-  online_cpus: z.number().optional(),
-});
+const cpuStatsSchema = z
+  .object({
+    cpu_usage: z
+      .object({
+        total_usage: z.number().default(0),
+        percpu_usage: z.array(z.number()).nullish(),
+      })
+      .passthrough(),
+    system_cpu_usage: z.number().optional(),
+    online_cpus: z.number().optional(),
+  })
+  .passthrough();
 
 /** The parts of `GET /containers/{id}/stats` the formulas read; everything else is ignored. */
-export const statsPayloadSchema = z.looseObject({
-  read: z.string().default(""),
-  cpu_stats: cpuStatsSchema.optional(),
-  memory_stats: z
-    .looseObject({
-      usage: z.number().optional(),
-      limit: z.number().optional(),
-      stats: z.record(z.string(), z.number()).optional(),
-    })
-    .optional(),
-  networks: z
-    .record(z.string(), z.looseObject({ rx_bytes: z.number(), tx_bytes: z.number() }))
-    .nullish(),
-  blkio_stats: z
-    .looseObject({
-      io_service_bytes_recursive: z
-        .array(z.looseObject({ op: z.string(), value: z.number() }))
-        .nullish(),
-    })
-    .optional(),
-  pids_stats: z.looseObject({ current: z.number().optional() }).optional(),
-});
+export const statsPayloadSchema = z
+  .object({
+    read: z.string().default(""),
+    cpu_stats: cpuStatsSchema.optional(),
+    memory_stats: z
+      .object({
+        usage: z.number().optional(),
+        limit: z.number().optional(),
+        stats: z.record(z.string(), z.number()).optional(),
+      })
+      .passthrough()
+      .optional(),
+    networks: z
+      .record(z.string(), z.object({ rx_bytes: z.number(), tx_bytes: z.number() }).passthrough())
+      .nullish(),
+    blkio_stats: z
+      .object({
+        io_service_bytes_recursive: z
+          .array(z.object({ op: z.string(), value: z.number() }).passthrough())
+          .nullish(),
+      })
+      .passthrough()
+      .optional(),
+    pids_stats: z.object({ current: z.number().optional() }).passthrough().optional(),
+  })
+  .passthrough();
 export type StatsPayload = z.infer<typeof statsPayloadSchema>;
 
 /** What CPU % needs of a sample, kept between one-shot samples (they carry no `precpu_stats`). */

@@ -2,7 +2,7 @@
 // writes it: base64 `auth` ("user:password") or `username`/`password`, keyed by registry host
 // or URL (`https://index.docker.io/v1/` for Docker Hub). Parsing is pure; reading is one call.
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { DOCKER_HUB } from "./reference.js";
 
 export interface Credentials {
@@ -10,19 +10,23 @@ export interface Credentials {
   password: string;
 }
 
-const authFileSchema = z.looseObject({
-  auths: z
-    .record(
-      z.string(),
-      z.looseObject({
-        auth: z.string().optional(),
-        username: z.string().optional(),
-        password: z.string().optional(),
-        identitytoken: z.string().optional(),
-      }),
-    )
-    .optional(),
-});
+const authFileSchema = z
+  .object({
+    auths: z
+      .record(
+        z.string(),
+        z
+          .object({
+            auth: z.string().optional(),
+            username: z.string().optional(),
+            password: z.string().optional(),
+            identitytoken: z.string().optional(),
+          })
+          .passthrough(),
+      )
+      .optional(),
+  })
+  .passthrough();
 
 /** The registry name an `auths` key stands for: host[:port], Docker Hub's keys as `docker.io`. */
 export function registryOfAuthKey(key: string): string {

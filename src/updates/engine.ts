@@ -1,6 +1,6 @@
 // The Engine API calls of the updates feature, over DockerClient.call: inspect a container and its
 // image (the fields a check reads), and the pull / create / start / rename / remove of an install.
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { DockerClient } from "../docker/client.js";
 import { DockerError } from "../errors.js";
 
@@ -8,20 +8,24 @@ export type EngineCaller = Pick<DockerClient, "call">;
 
 const stringMap = z.record(z.string(), z.string()).nullish();
 
-export const imageInspectSchema = z.looseObject({
-  Id: z.string(),
-  RepoTags: z.array(z.string()).nullish(),
-  RepoDigests: z.array(z.string()).nullish(),
-  Config: z.looseObject({ Labels: stringMap }).nullish(),
-});
+export const imageInspectSchema = z
+  .object({
+    Id: z.string(),
+    RepoTags: z.array(z.string()).nullish(),
+    RepoDigests: z.array(z.string()).nullish(),
+    Config: z.object({ Labels: stringMap }).passthrough().nullish(),
+  })
+  .passthrough();
 export type ImageInspect = z.infer<typeof imageInspectSchema>;
 
 /** What a check reads of a container: its image reference and the id of the image it runs. */
-const containerImageSchema = z.looseObject({
-  Id: z.string(),
-  Image: z.string(),
-  Config: z.looseObject({ Image: z.string().optional() }).nullish(),
-});
+const containerImageSchema = z
+  .object({
+    Id: z.string(),
+    Image: z.string(),
+    Config: z.object({ Image: z.string().optional() }).passthrough().nullish(),
+  })
+  .passthrough();
 
 async function getJson(
   docker: EngineCaller,
