@@ -56,6 +56,8 @@ describeE2E("bridge on Podman", () => {
     await rec.waitForState(topics.containerState("pm-exit3"), { status: "exited", exit_code: 3 });
     await rec.waitForState(topics.containerState("pm-health"), { health: "healthy" });
     await rec.waitFor("availability online", () => rec.last(topics.availability()) === "online");
+    // The host's state is a state message: it follows availability, which always goes first.
+    await rec.waitFor("host state", () => rec.last(topics.hostState()) !== undefined);
     const host = parse(rec.last(topics.hostState()));
     expect(host).toMatchObject({ engine_version: "4.3.1", api_version: "1.41" });
     expect(host.engine_id).toMatch(/^podman-[0-9a-f]{32}$/);
