@@ -3,7 +3,8 @@
 // Headers, which makes Node load and initialise its own bundled copy of undici as well. Importing
 // just the Agent and the request API takes about a third of the time and 8 MiB less memory.
 // undici's entry attaches `request()` to the Dispatcher prototype; done the same way here (the same
-// prototype object, so loading the whole package too changes nothing).
+// prototype object, so loading the whole package too changes nothing). These paths are undici's
+// internal layout, which is why package.json takes undici 7.30's patches only (`~7.30`).
 import { createRequire } from "node:module";
 import type * as Undici from "undici";
 
