@@ -4,9 +4,12 @@
 // - The young generation stays at its first 1 MiB semi-space instead of growing to 16 MiB: the
 //   bridge keeps little garbage alive, so the larger nursery only held memory (peak and steady
 //   RSS about 10 MiB lower, CPU unchanged). A `--max-semi-space-size` given to node wins.
-// - On x64 and arm64, WebAssembly is compiled by Liftoff only. undici's HTTP parser (llhttp) is
-//   WebAssembly; V8's optimising compile of it at the first request took about 35 MiB for a
-//   moment and 0.1 s of CPU for no measurable gain in parsing the engine's answers and events.
+// - WebAssembly stays in Liftoff, V8's baseline compiler: no tier-up to TurboFan. undici's HTTP
+//   parser (llhttp) is WebAssembly; tiering it up at the first requests took 10 to 35 MiB and
+//   0.1 s of CPU for no measurable gain in parsing the engine's answers and events. The two flags
+//   are set by name: a flag set at run time does not bring its implications with it on Node 24
+//   (`--liftoff-only` there changed nothing), and a function Liftoff cannot compile still goes to
+//   TurboFan, where `--liftoff-only` would make it fatal.
 // - On Node 22 and later, compiled code is cached on disk (Node's own compile cache, in the
 //   system's temp dir unless NODE_COMPILE_CACHE names one), so a restart compiles less.
 import * as nodeModule from "node:module";
@@ -23,9 +26,8 @@ function given(flag: string): boolean {
 const major = Number(process.versions.node.split(".")[0]);
 if (major >= 20 && major <= 24) {
   if (!given("--max-semi-space-size")) setFlagsFromString("--semi-space-growth-factor=1");
-  // Where Liftoff compiles everything undici's parser uses (SIMD included); elsewhere a function
-  // Liftoff cannot compile would be fatal under this flag instead of going to TurboFan.
-  if (process.arch === "x64" || process.arch === "arm64") setFlagsFromString("--liftoff-only");
+  setFlagsFromString("--no-wasm-tier-up");
+  setFlagsFromString("--no-wasm-dynamic-tiering");
 }
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
